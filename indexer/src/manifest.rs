@@ -1,0 +1,133 @@
+//! `fanout.json`: what an index directory holds (format, layout, shards, schema,
+//! generation), written last by a build and read first by a leaf.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IndexerError, io_error};
+use crate::schema::SchemaFile;
+use crate::sharding::SHARDING_FUNCTION;
+
+/// The name of the manifest file inside an index directory.
+pub const MANIFEST_FILE: &str = "fanout.json";
+
+/// The on-disk format this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How documents are spread over shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Every document lives whole in one shard, chosen by the sharding function.
+    Document,
+}
+
+/// The contents of `fanout.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format of the directory; readers refuse versions they do not know.
+    pub format_version: u32,
+    /// A name for the index, shown by leaves and checked by the root.
+    pub index_name: String,
+    /// How documents are spread over shards.
+    pub layout: Layout,
+    /// The number of shards, each in `shard-NNNN/`.
+    pub shard_count: u32,
+    /// The sharding function's name; see [`SHARDING_FUNCTION`].
+    pub sharding_function: String,
+    /// The schema the shards were built with.
+    pub schema: SchemaFile,
+    /// Documents in each shard.
+    pub shard_doc_counts: Vec<u64>,
+    /// Increases by one every time the index at this path is rebuilt.
+    pub generation: u64,
+    /// When the build finished, in unix seconds.
+    pub created_unix_secs: u64,
+}
+
+impl Manifest {
+    /// A manifest for a new document-partitioned index.
+    pub fn new(
+        index_name: &str,
+        schema: SchemaFile,
+        shard_doc_counts: Vec<u64>,
+        generation: u64,
+    ) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            index_name: index_name.to_string(),
+            layout: Layout::Document,
+            shard_count: shard_doc_counts.len() as u32,
+            sharding_function: SHARDING_FUNCTION.to_string(),
+            schema,
+            shard_doc_counts,
+            generation,
+            created_unix_secs: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|elapsed| elapsed.as_secs())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Reads the manifest of the index directory `dir`.
+    pub fn read(dir: &Path) -> Result<Manifest, IndexerError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|err| IndexerError::Manifest {
+            path: dir.to_path_buf(),
+            message: if err.kind() == std::io::ErrorKind::NotFound {
+                format!("not a fanout index (no {MANIFEST_FILE})")
+            } else {
+                format!("cannot read {MANIFEST_FILE}: {err}")
+            },
+        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|err| IndexerError::Manifest {
+                path: path.clone(),
+                message: format!("invalid manifest: {err}"),
+            })?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(IndexerError::Manifest {
+                path,
+                message: format!(
+                    "format version {} is not supported (this fanout reads version {FORMAT_VERSION})",
+                    manifest.format_version
+                ),
+            });
+        }
+        if manifest.shard_doc_counts.len() != manifest.shard_count as usize {
+            return Err(IndexerError::Manifest {
+                path,
+                message: format!(
+                    "shard_count is {} but shard_doc_counts lists {} shards",
+                    manifest.shard_count,
+                    manifest.shard_doc_counts.len()
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Writes the manifest into `dir` and syncs it to disk.
+    pub fn write(&self, dir: &Path) -> Result<(), IndexerError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
+        let mut file =
+            File::create(&path).map_err(io_error(format!("creating {}", path.display())))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io_error(format!("writing {}", path.display())))
+    }
+
+    /// Total documents over every shard.
+    pub fn total_docs(&self) -> u64 {
+        self.shard_doc_counts.iter().sum()
+    }
+}
+
+/// The directory of shard `shard` inside the index directory `dir`.
+pub fn shard_dir(dir: &Path, shard: u32) -> PathBuf {
+    dir.join(format!("shard-{shard:04}"))
+}

@@ -1,0 +1,26 @@
+//! fanout's leaf: serves one shard of a fanout index over gRPC (`fanout.v1.Leaf`).
+//!
+//! The root asks every leaf for its share of a query's BM25 statistics (Stats), sends
+//! back the sums with the query (Search) so that every shard scores as a single index
+//! would, and fetches stored fields of the final page (Fetch).
+//!
+//! # Layout
+//! - [`server`]: [`Leaf::open`] and [`Leaf::serve`]: the gRPC server, health, reflection.
+//! - [`service`]: the tonic adapter from requests to the shard.
+//! - [`shard`]: the opened shard: parse, search, statistics, fetch, info.
+//! - [`statistics`]: global BM25 statistics received from the root.
+//! - [`pool`]: the bounded thread pool all tantivy work runs on.
+//! - [`cancel`]: cancel flags and the collector that honours them between segments.
+//! - [`error`]: the crate's error type and its gRPC status mapping.
+
+pub mod cancel;
+pub mod error;
+pub mod pool;
+pub mod server;
+pub mod service;
+pub mod shard;
+pub mod statistics;
+
+pub use error::LeafError;
+pub use server::{Leaf, LeafConfig};
+pub use shard::Shard;

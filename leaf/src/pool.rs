@@ -1,0 +1,68 @@
+//! The search pool: tantivy work runs here, on a bounded set of threads, never on the
+//! async runtime. Work whose caller has gone is skipped; queue wait and run time are
+//! measured apart.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use crate::cancel::CancelFlag;
+use crate::error::LeafError;
+
+/// A bounded pool of search threads with a bounded queue.
+pub struct SearchPool {
+    pool: rayon::ThreadPool,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+}
+
+impl SearchPool {
+    /// A pool of `threads` threads that refuses work once `max_waiting` jobs wait.
+    pub fn new(threads: usize, max_waiting: usize) -> SearchPool {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("search-{i}"))
+            .build()
+            .expect("building the search pool");
+        SearchPool {
+            pool,
+            waiting: Arc::default(),
+            max_waiting,
+        }
+    }
+
+    /// Runs `work` on the pool and waits for it. If the returned future is dropped
+    /// before the work starts, the work is skipped; if it is dropped while the work runs,
+    /// the work's cancel flag goes up.
+    pub async fn run<T, F>(&self, name: &'static str, work: F) -> Result<T, LeafError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&CancelFlag) -> Result<T, LeafError> + Send + 'static,
+    {
+        let waiting = self.waiting.fetch_add(1, Ordering::Relaxed);
+        if waiting >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(LeafError::Overloaded(waiting));
+        }
+        let flag = CancelFlag::default();
+        let guard = flag.guard();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let queued_at = Instant::now();
+        let counter = self.waiting.clone();
+        self.pool.spawn(move || {
+            counter.fetch_sub(1, Ordering::Relaxed);
+            let queue_wait = queued_at.elapsed();
+            if flag.is_cancelled() || sender.is_closed() {
+                tracing::debug!(name, ?queue_wait, "skipped: caller gone");
+                return;
+            }
+            let started = Instant::now();
+            let result = work(&flag);
+            tracing::debug!(name, ?queue_wait, run_time = ?started.elapsed(), ok = result.is_ok(), "ran");
+            let _ = sender.send(result);
+        });
+        let result = receiver.await.map_err(|_| LeafError::Cancelled)?;
+        guard.disarm();
+        result
+    }
+}

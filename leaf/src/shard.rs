@@ -1,0 +1,333 @@
+//! One shard of a fanout index, opened for serving: query parsing, search with global
+//! statistics, statistics for the root, and fetching stored fields.
+
+use std::path::{Path, PathBuf};
+
+use fanout_indexer::manifest::shard_dir;
+use fanout_indexer::{FieldKind, IndexSchema, Manifest};
+use fanout_proto::v1::{
+    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, InfoResponse,
+    LeafSearchRequest, LeafSearchResponse, ScoredDoc, StatsResponse,
+};
+use serde_json::{Map, Value as Json};
+use tantivy::collector::{Collector, Count, TopDocs};
+use tantivy::query::{Query, QueryParser};
+use tantivy::schema::{Field, Value as _};
+use tantivy::time::format_description::well_known::Rfc3339;
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument};
+
+use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
+use crate::error::LeafError;
+use crate::statistics::{GlobalStatistics, local_statistics};
+
+/// The most hits one search may ask for (offset + limit).
+pub const MAX_HITS: u32 = 10_000;
+
+/// A shard opened for serving.
+pub struct Shard {
+    shard_id: u32,
+    dir: PathBuf,
+    manifest: Manifest,
+    schema: IndexSchema,
+    reader: IndexReader,
+    parser: QueryParser,
+    text_fields: Vec<Field>,
+}
+
+impl Shard {
+    /// Opens shard `shard_id` of the index directory `index_dir`, refusing anything that
+    /// is not a complete shard of a fanout index.
+    pub fn open(index_dir: &Path, shard_id: u32) -> Result<Shard, LeafError> {
+        let manifest = Manifest::read(index_dir).map_err(|err| LeafError::Open(err.to_string()))?;
+        if shard_id >= manifest.shard_count {
+            return Err(LeafError::Open(format!(
+                "shard {shard_id} does not exist: {} has {} shards (0 to {})",
+                index_dir.display(),
+                manifest.shard_count,
+                manifest.shard_count - 1
+            )));
+        }
+        let dir = shard_dir(index_dir, shard_id);
+        let index = Index::open_in_dir(&dir).map_err(|err| {
+            LeafError::Open(format!("{} is not a tantivy index: {err}", dir.display()))
+        })?;
+        let schema = IndexSchema::build(manifest.schema.clone())
+            .map_err(|err| LeafError::Open(err.to_string()))?;
+        if index.schema() != schema.schema {
+            return Err(LeafError::Open(format!(
+                "the schema of {} differs from the one in fanout.json",
+                dir.display()
+            )));
+        }
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let num_docs = reader.searcher().num_docs();
+        let expected = manifest.shard_doc_counts[shard_id as usize];
+        if num_docs != expected {
+            return Err(LeafError::Open(format!(
+                "{} holds {num_docs} documents but fanout.json records {expected}",
+                dir.display()
+            )));
+        }
+        let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
+        let text_fields = schema
+            .fields
+            .iter()
+            .filter(|(spec, _)| spec.kind == FieldKind::Text)
+            .map(|(_, field)| *field)
+            .collect();
+        Ok(Shard {
+            shard_id,
+            dir,
+            manifest,
+            schema,
+            reader,
+            parser,
+            text_fields,
+        })
+    }
+
+    /// This shard's number.
+    pub fn shard_id(&self) -> u32 {
+        self.shard_id
+    }
+
+    /// The manifest of the index this shard belongs to.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The shard's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    /// Parses a query in tantivy's syntax over the default search fields.
+    pub fn parse_query(&self, query: &str) -> Result<Box<dyn Query>, LeafError> {
+        self.parser
+            .parse_query(query)
+            .map_err(|err| LeafError::InvalidArgument(format!("invalid query {query:?}: {err}")))
+    }
+
+    /// This shard's share of the BM25 statistics of a query.
+    pub fn stats(&self, query: &str) -> Result<StatsResponse, LeafError> {
+        let query = self.parse_query(query)?;
+        let (total_num_docs, total_num_tokens, doc_freqs) =
+            local_statistics(&self.searcher(), query.as_ref(), &self.text_fields)?;
+        Ok(StatsResponse {
+            total_num_docs,
+            total_num_tokens,
+            doc_freqs,
+            generation: self.manifest.generation,
+        })
+    }
+
+    /// The top `offset + limit` hits of a query (the first `offset` skipped) and the
+    /// number of matching documents, scored with the request's global statistics.
+    pub fn search(
+        &self,
+        request: &LeafSearchRequest,
+        cancel: &CancelFlag,
+    ) -> Result<LeafSearchResponse, LeafError> {
+        let wanted = request.offset.saturating_add(request.limit);
+        if wanted > MAX_HITS {
+            return Err(LeafError::InvalidArgument(format!(
+                "offset + limit must be at most {MAX_HITS}, got {wanted}"
+            )));
+        }
+        let query = self.parse_query(&request.query)?;
+        let searcher = self.searcher();
+        let statistics = request
+            .stats
+            .as_ref()
+            .map(|stats| GlobalStatistics::decode(stats, &searcher))
+            .transpose()?;
+        let statistics = statistics.as_ref();
+        let (hits, total_hits) = if request.limit == 0 {
+            let count = collect(
+                &searcher,
+                query.as_ref(),
+                &CancellableCollector::new(Count, cancel.clone()),
+                statistics,
+            )?;
+            (Vec::new(), count)
+        } else {
+            let top = TopDocs::with_limit(request.limit as usize)
+                .and_offset(request.offset as usize)
+                .order_by_score();
+            let collector = CancellableCollector::new((top, Count), cancel.clone());
+            let (top, count) = collect(&searcher, query.as_ref(), &collector, statistics)?;
+            let hits = top
+                .into_iter()
+                .map(|(score, address)| ScoredDoc {
+                    score,
+                    address: Some(WireAddress {
+                        segment_ord: address.segment_ord,
+                        doc_id: address.doc_id,
+                    }),
+                })
+                .collect();
+            (hits, count)
+        };
+        Ok(LeafSearchResponse {
+            hits,
+            total_hits: total_hits as u64,
+            generation: self.manifest.generation,
+        })
+    }
+
+    /// The id and requested stored fields of documents found by an earlier search.
+    pub fn fetch(
+        &self,
+        request: &FetchRequest,
+        cancel: &CancelFlag,
+    ) -> Result<FetchResponse, LeafError> {
+        if request.generation != 0 && request.generation != self.manifest.generation {
+            return Err(LeafError::InvalidArgument(format!(
+                "the addresses are from generation {} but this shard serves generation {}",
+                request.generation, self.manifest.generation
+            )));
+        }
+        let fields = self.fields_to_return(&request.fields)?;
+        let searcher = self.searcher();
+        let mut docs = Vec::with_capacity(request.addresses.len());
+        for address in &request.addresses {
+            if cancel.is_cancelled() {
+                return Err(LeafError::Cancelled);
+            }
+            let address = self.check_address(&searcher, address)?;
+            let document: TantivyDocument = searcher.doc(address)?;
+            let id = document
+                .get_first(self.schema.id_field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let mut object = Map::new();
+            for (name, field, kind) in &fields {
+                let mut values: Vec<Json> = document
+                    .get_all(*field)
+                    .filter_map(|v| to_json(v, *kind))
+                    .collect();
+                match values.len() {
+                    0 => {}
+                    1 => {
+                        object.insert(name.clone(), values.pop().expect("one value"));
+                    }
+                    _ => {
+                        object.insert(name.clone(), Json::Array(values));
+                    }
+                }
+            }
+            docs.push(FetchedDoc {
+                id,
+                fields_json: Json::Object(object).to_string(),
+            });
+        }
+        Ok(FetchResponse { docs })
+    }
+
+    fn fields_to_return(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, Field, FieldKind)>, LeafError> {
+        let stored = |spec: &fanout_indexer::schema::FieldSpec| spec.stored;
+        if names.is_empty() {
+            return Ok(self
+                .schema
+                .fields
+                .iter()
+                .filter(|(spec, _)| stored(spec))
+                .map(|(spec, field)| (spec.name.clone(), *field, spec.kind))
+                .collect());
+        }
+        names
+            .iter()
+            .map(|name| {
+                match self
+                    .schema
+                    .fields
+                    .iter()
+                    .find(|(spec, _)| &spec.name == name)
+                {
+                    Some((spec, field)) if stored(spec) => {
+                        Ok((spec.name.clone(), *field, spec.kind))
+                    }
+                    Some(_) => Err(LeafError::InvalidArgument(format!(
+                        "field `{name}` is not stored"
+                    ))),
+                    None => Err(LeafError::InvalidArgument(format!(
+                        "unknown field `{name}`"
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    fn check_address(
+        &self,
+        searcher: &Searcher,
+        address: &WireAddress,
+    ) -> Result<DocAddress, LeafError> {
+        let segments = searcher.segment_readers();
+        match segments.get(address.segment_ord as usize) {
+            Some(segment) if address.doc_id < segment.max_doc() => {
+                Ok(DocAddress::new(address.segment_ord, address.doc_id))
+            }
+            _ => Err(LeafError::NotFound(format!(
+                "no document at segment {} doc {} in shard {}",
+                address.segment_ord, address.doc_id, self.shard_id
+            ))),
+        }
+    }
+
+    /// What this shard is.
+    pub fn info(&self) -> InfoResponse {
+        InfoResponse {
+            index_name: self.manifest.index_name.clone(),
+            shard_id: self.shard_id,
+            shard_count: self.manifest.shard_count,
+            num_docs: self.searcher().num_docs(),
+            generation: self.manifest.generation,
+            schema_json: serde_json::to_string(&self.manifest.schema)
+                .expect("a schema always serializes"),
+            layout: "document".into(),
+        }
+    }
+}
+
+/// Runs a collector, with the root's statistics when there are some.
+fn collect<C: Collector>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    collector: &C,
+    statistics: Option<&GlobalStatistics<'_>>,
+) -> Result<C::Fruit, LeafError> {
+    let result = match statistics {
+        Some(statistics) => searcher.search_with_statistics_provider(query, collector, statistics),
+        None => searcher.search(query, collector),
+    };
+    result.map_err(|err| {
+        if is_cancellation(&err) {
+            LeafError::Cancelled
+        } else {
+            err.into()
+        }
+    })
+}
+
+fn to_json<'a>(value: impl tantivy::schema::Value<'a>, kind: FieldKind) -> Option<Json> {
+    Some(match kind {
+        FieldKind::Text | FieldKind::Keyword => Json::String(value.as_str()?.to_string()),
+        FieldKind::I64 => Json::from(value.as_i64()?),
+        FieldKind::U64 => Json::from(value.as_u64()?),
+        FieldKind::F64 => Json::from(value.as_f64()?),
+        FieldKind::Bool => Json::Bool(value.as_bool()?),
+        FieldKind::Date => Json::String(value.as_datetime()?.into_utc().format(&Rfc3339).ok()?),
+    })
+}

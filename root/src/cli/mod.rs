@@ -1,0 +1,67 @@
+//! The command line: one subcommand per role. Flags fall back to `FANOUT_*` variables.
+
+mod index;
+mod leaf;
+mod local;
+mod root;
+
+use clap::{Parser, Subcommand};
+
+/// fanout: a scatter/gather search service over tantivy shards.
+#[derive(Debug, Parser)]
+#[command(name = "fanout", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a whole cluster on this machine: demo corpus, shards x replicas, root on :8080.
+    Local(local::LocalArgs),
+    /// Build shard indexes from a JSON-lines dataset.
+    Index(index::IndexArgs),
+    /// Serve one shard over gRPC.
+    Leaf(leaf::LeafArgs),
+    /// Serve the root (HTTP and gRPC) for a cluster file.
+    Root(root::RootArgs),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Index(args) => index::run(args),
+        Command::Local(args) => runtime()?.block_on(local::run(args)),
+        Command::Leaf(args) => runtime()?.block_on(leaf::run(args)),
+        Command::Root(args) => runtime()?.block_on(root::run(args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

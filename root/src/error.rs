@@ -1,0 +1,87 @@
+//! The root's errors and their one mapping to HTTP status codes and gRPC statuses.
+
+use axum::http::StatusCode;
+use tonic::{Code, Status};
+
+/// Everything a root request or start-up can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    /// Bad input: a query the parser rejects, limits out of range, a malformed body.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Too much load to take the request.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// Shards failed and the request does not allow partial results (or none answered).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Shards missed the deadline and the request does not allow partial results.
+    #[error("{0}")]
+    DeadlineExceeded(String),
+    /// A bug or an unexpected failure.
+    #[error("{0}")]
+    Internal(String),
+    /// The cluster file is invalid.
+    #[error("invalid cluster file: {0}")]
+    Config(String),
+}
+
+impl RootError {
+    /// The HTTP status of this error.
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            RootError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            RootError::NotFound(_) => StatusCode::NOT_FOUND,
+            RootError::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            RootError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RootError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
+            RootError::Internal(_) | RootError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short machine-readable name of the error's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RootError::InvalidArgument(_) => "invalid_argument",
+            RootError::NotFound(_) => "not_found",
+            RootError::ResourceExhausted(_) => "resource_exhausted",
+            RootError::Unavailable(_) => "unavailable",
+            RootError::DeadlineExceeded(_) => "deadline_exceeded",
+            RootError::Internal(_) | RootError::Config(_) => "internal",
+        }
+    }
+
+    /// Maps a leaf's status that no other replica can fix to the root's error.
+    pub fn from_leaf_status(shard: u32, status: &Status) -> RootError {
+        let message = status.message().to_string();
+        match status.code() {
+            Code::InvalidArgument => RootError::InvalidArgument(message),
+            Code::NotFound => RootError::NotFound(message),
+            Code::ResourceExhausted => {
+                RootError::ResourceExhausted(format!("shard {shard}: {message}"))
+            }
+            Code::DeadlineExceeded => {
+                RootError::DeadlineExceeded(format!("shard {shard}: {message}"))
+            }
+            Code::Unavailable => RootError::Unavailable(format!("shard {shard}: {message}")),
+            _ => RootError::Internal(format!("shard {shard}: {message}")),
+        }
+    }
+}
+
+impl From<RootError> for Status {
+    fn from(error: RootError) -> Status {
+        let message = error.to_string();
+        match error {
+            RootError::InvalidArgument(_) => Status::invalid_argument(message),
+            RootError::NotFound(_) => Status::not_found(message),
+            RootError::ResourceExhausted(_) => Status::resource_exhausted(message),
+            RootError::Unavailable(_) => Status::unavailable(message),
+            RootError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
+            RootError::Internal(_) | RootError::Config(_) => Status::internal(message),
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The gRPC API: `fanout.v1.Root`, a thin adapter over the same searcher as HTTP.
+
+use std::sync::Arc;
+
+use fanout_proto::v1 as wire;
+use fanout_proto::v1::root_server::Root;
+use tonic::{Request, Response, Status};
+
+use crate::search::{RootSearcher, SearchRequest};
+
+/// Serves `fanout.v1.Root`.
+pub struct RootService {
+    searcher: Arc<RootSearcher>,
+}
+
+impl RootService {
+    /// A service over `searcher`.
+    pub fn new(searcher: Arc<RootSearcher>) -> RootService {
+        RootService { searcher }
+    }
+}
+
+#[tonic::async_trait]
+impl Root for RootService {
+    async fn search(
+        &self,
+        request: Request<wire::SearchRequest>,
+    ) -> Result<Response<wire::SearchResponse>, Status> {
+        let request = request.into_inner();
+        let request = SearchRequest {
+            query: request.query,
+            limit: request.limit,
+            offset: request.offset,
+            fields: Some(request.fields),
+            timeout_ms: request.timeout_ms,
+            allow_partial: request.allow_partial,
+        };
+        let response = self.searcher.search(request).await?;
+        Ok(Response::new(response.into()))
+    }
+}

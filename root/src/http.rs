@@ -1,0 +1,91 @@
+//! The HTTP API (axum): search by query string or JSON body, liveness and readiness.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::RootError;
+use crate::search::{RootSearcher, SearchRequest};
+
+/// How long a readiness probe waits for each replica.
+const READINESS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The HTTP routes of a root.
+pub fn router(searcher: Arc<RootSearcher>) -> Router {
+    Router::new()
+        .route("/api/v1/search", get(search_get).post(search_post))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .with_state(searcher)
+}
+
+impl IntoResponse for RootError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"kind": self.kind(), "message": self.to_string()}});
+        (self.http_status(), Json(body)).into_response()
+    }
+}
+
+/// `GET /api/v1/search?q=…&limit=…&offset=…&fields=a,b&timeout_ms=…&allow_partial=…`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchParams {
+    q: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+    fields: Option<String>,
+    timeout_ms: Option<u32>,
+    allow_partial: Option<bool>,
+}
+
+async fn search_get(
+    State(searcher): State<Arc<RootSearcher>>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Response, RootError> {
+    let Query(params) = params.map_err(|err| {
+        RootError::InvalidArgument(format!("invalid query string: {}", err.body_text()))
+    })?;
+    let query = params
+        .q
+        .ok_or_else(|| RootError::InvalidArgument("missing query parameter `q`".into()))?;
+    let request = SearchRequest {
+        query,
+        limit: params.limit,
+        offset: params.offset,
+        fields: params
+            .fields
+            .map(|fields| fields.split(',').map(|f| f.trim().to_string()).collect()),
+        timeout_ms: params.timeout_ms,
+        allow_partial: params.allow_partial,
+    };
+    Ok(Json(searcher.search(request).await?).into_response())
+}
+
+async fn search_post(
+    State(searcher): State<Arc<RootSearcher>>,
+    body: Bytes,
+) -> Result<Response, RootError> {
+    let request: SearchRequest = serde_json::from_slice(&body)
+        .map_err(|err| RootError::InvalidArgument(format!("invalid request body: {err}")))?;
+    Ok(Json(searcher.search(request).await?).into_response())
+}
+
+async fn readyz(State(searcher): State<Arc<RootSearcher>>) -> Response {
+    let shards = searcher.cluster().readiness(READINESS_TIMEOUT).await;
+    let ready = shards.iter().all(|shard| shard.ready);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(json!({"ready": ready, "shards": shards}))).into_response()
+}

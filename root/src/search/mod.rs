@@ -1,0 +1,259 @@
+//! The search path at the root: admit, gather global statistics, fan the query out,
+//! merge, fetch the final page, answer with the shard account.
+//!
+//! Each phase lives in its own module; this one sequences them under one deadline.
+
+pub mod merge;
+pub mod outcome;
+pub mod request;
+pub mod response;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fanout_proto::v1::{DocAddress, FetchRequest, FetchedDoc, LeafSearchRequest};
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+use tonic::{Code, Status};
+
+use crate::cluster::{Cluster, ShardFailure, with_deadline};
+use crate::error::RootError;
+use merge::{ShardHit, merge_top_k};
+use outcome::ShardOutcomes;
+pub use request::{SearchRequest, ValidRequest};
+pub use response::{Hit, SearchResponse};
+use stats::StatsCache;
+
+/// Executes searches over a cluster.
+pub struct RootSearcher {
+    cluster: Arc<Cluster>,
+    stats: StatsCache,
+    default_timeout_ms: u32,
+}
+
+impl RootSearcher {
+    /// A searcher over `cluster` with a default deadline.
+    pub fn new(cluster: Arc<Cluster>, default_timeout_ms: u32) -> RootSearcher {
+        RootSearcher {
+            cluster,
+            stats: StatsCache::new(10_000, Duration::from_secs(300)),
+            default_timeout_ms,
+        }
+    }
+
+    /// The cluster searched.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Validates and runs a search.
+    pub async fn search(&self, request: SearchRequest) -> Result<SearchResponse, RootError> {
+        let started = Instant::now();
+        let request = request.validate(self.default_timeout_ms)?;
+        let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
+        let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
+
+        let stats = self
+            .stats
+            .get(&self.cluster, &request.query, deadline, &mut outcomes)
+            .await?;
+        let (lists, total_hits) = self
+            .query_phase(&request, &stats, deadline, &mut outcomes)
+            .await?;
+        let page = merge_top_k(&lists, request.offset as usize, request.limit as usize);
+        let hits = self
+            .fetch_phase(&request, &page, &stats.generations, deadline, &mut outcomes)
+            .await?;
+
+        let account = outcomes.account();
+        if account.successful == 0 || (outcomes.is_partial() && !request.allow_partial) {
+            return Err(missing_shards_error(&outcomes));
+        }
+        Ok(SearchResponse {
+            hits,
+            total_hits,
+            took_ms: started.elapsed().as_millis() as u64,
+            shards: account,
+            partial: outcomes.is_partial(),
+            failures: outcomes.failed_shards(),
+        })
+    }
+
+    /// Asks every live shard for its top `offset + limit` hits and its hit count.
+    async fn query_phase(
+        &self,
+        request: &ValidRequest,
+        stats: &stats::CachedStats,
+        deadline: Instant,
+        outcomes: &mut ShardOutcomes,
+    ) -> Result<(Vec<Vec<ShardHit>>, u64), RootError> {
+        let leaf_request = LeafSearchRequest {
+            query: request.query.clone(),
+            limit: request.offset + request.limit,
+            offset: 0,
+            stats: Some(stats.stats.clone()),
+        };
+        let calls = self
+            .cluster
+            .shards
+            .iter()
+            .filter(|set| outcomes.is_live(set.shard()))
+            .map(|set| {
+                let leaf_request = &leaf_request;
+                async move {
+                    let answer = set
+                        .call(deadline, |mut client, left| {
+                            let request = with_deadline(leaf_request.clone(), left);
+                            async move { client.search(request).await }
+                        })
+                        .await;
+                    (set.shard(), answer)
+                }
+            });
+        let answers = futures::future::join_all(calls).await;
+        let mut lists = Vec::with_capacity(answers.len());
+        let mut total_hits = 0;
+        for (shard, answer) in answers {
+            match answer {
+                Ok(response) => {
+                    let expected = stats.generations[shard as usize];
+                    if expected != 0 && response.generation != expected {
+                        // The shard was rebuilt since the statistics were gathered.
+                        self.stats.invalidate(&request.query).await;
+                    }
+                    total_hits += response.total_hits;
+                    let mut list: Vec<ShardHit> = response
+                        .hits
+                        .into_iter()
+                        .map(|hit| {
+                            let address = hit.address.unwrap_or_default();
+                            ShardHit {
+                                score: hit.score,
+                                shard,
+                                segment_ord: address.segment_ord,
+                                doc_id: address.doc_id,
+                            }
+                        })
+                        .collect();
+                    list.sort_by(ShardHit::rank);
+                    lists.push(list);
+                }
+                Err(ShardFailure::Rejected(status)) => rejected(shard, &status, outcomes)?,
+                Err(failure) => outcomes.fail(shard, failure),
+            }
+        }
+        Ok((lists, total_hits))
+    }
+
+    /// Fetches the stored fields of the final page from the shards that hold it. Hits of
+    /// a shard whose fetch fails are dropped and the shard is reported.
+    async fn fetch_phase(
+        &self,
+        request: &ValidRequest,
+        page: &[ShardHit],
+        generations: &[u64],
+        deadline: Instant,
+        outcomes: &mut ShardOutcomes,
+    ) -> Result<Vec<Hit>, RootError> {
+        let mut by_shard: BTreeMap<u32, Vec<DocAddress>> = BTreeMap::new();
+        for hit in page {
+            by_shard.entry(hit.shard).or_default().push(DocAddress {
+                segment_ord: hit.segment_ord,
+                doc_id: hit.doc_id,
+            });
+        }
+        let calls = by_shard.iter().map(|(shard, addresses)| {
+            let set = &self.cluster.shards[*shard as usize];
+            let fetch = FetchRequest {
+                addresses: addresses.clone(),
+                fields: request.fields.clone(),
+                generation: generations[*shard as usize],
+            };
+            async move {
+                let answer = set
+                    .call(deadline, |mut client, left| {
+                        let request = with_deadline(fetch.clone(), left);
+                        async move { client.fetch(request).await }
+                    })
+                    .await;
+                (*shard, answer)
+            }
+        });
+        let mut fetched: BTreeMap<u32, std::vec::IntoIter<FetchedDoc>> = BTreeMap::new();
+        for (shard, answer) in futures::future::join_all(calls).await {
+            match answer {
+                Ok(response) if response.docs.len() == by_shard[&shard].len() => {
+                    fetched.insert(shard, response.docs.into_iter());
+                }
+                Ok(response) => outcomes.fail(
+                    shard,
+                    ShardFailure::Unavailable(format!(
+                        "fetch returned {} documents for {} addresses",
+                        response.docs.len(),
+                        by_shard[&shard].len()
+                    )),
+                ),
+                Err(ShardFailure::Rejected(status)) => rejected(shard, &status, outcomes)?,
+                Err(failure) => outcomes.fail(shard, failure),
+            }
+        }
+        let mut hits = Vec::with_capacity(page.len());
+        for hit in page {
+            // Each shard's documents come back in the order its addresses were sent,
+            // which is page order.
+            let Some(doc) = fetched.get_mut(&hit.shard).and_then(Iterator::next) else {
+                continue;
+            };
+            let fields = RawValue::from_string(doc.fields_json).map_err(|err| {
+                RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard))
+            })?;
+            hits.push(Hit {
+                id: doc.id,
+                score: hit.score,
+                shard: hit.shard,
+                fields,
+            });
+        }
+        Ok(hits)
+    }
+}
+
+/// A leaf refused the request with an error no replica can fix. Bad input fails the
+/// whole request (every shard would refuse it alike); anything else takes the shard out.
+pub(crate) fn rejected(
+    shard: u32,
+    status: &Status,
+    outcomes: &mut ShardOutcomes,
+) -> Result<(), RootError> {
+    match status.code() {
+        Code::InvalidArgument | Code::NotFound => Err(RootError::from_leaf_status(shard, status)),
+        _ => {
+            outcomes.fail(
+                shard,
+                ShardFailure::Unavailable(format!("{}: {}", status.code(), status.message())),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn missing_shards_error(outcomes: &ShardOutcomes) -> RootError {
+    let failed = outcomes.failed_shards();
+    let summary: Vec<String> = failed
+        .iter()
+        .map(|f| format!("shard {}: {}", f.shard, f.reason))
+        .collect();
+    let message = format!(
+        "{} of {} shards did not answer ({})",
+        failed.len(),
+        outcomes.account().total,
+        summary.join("; ")
+    );
+    if failed.iter().all(|f| f.timed_out) {
+        RootError::DeadlineExceeded(message)
+    } else {
+        RootError::Unavailable(message)
+    }
+}

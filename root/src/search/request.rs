@@ -1,0 +1,171 @@
+//! A search request as users send it (HTTP JSON, HTTP query string or gRPC) and its
+//! validation into the bounded form the root executes.
+
+use serde::Deserialize;
+
+use crate::config::MAX_TIMEOUT_MS;
+use crate::error::RootError;
+
+/// Hits per page when the request does not say.
+pub const DEFAULT_LIMIT: u32 = 10;
+/// The deepest page: offset + limit may not exceed this.
+pub const MAX_WINDOW: u32 = 10_000;
+/// The longest query accepted, in bytes.
+pub const MAX_QUERY_BYTES: usize = 4_096;
+
+/// A search request with every optional part still optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// A query in tantivy's syntax.
+    pub query: String,
+    /// Hits per page (default 10).
+    pub limit: Option<u32>,
+    /// Hits to skip (default 0).
+    pub offset: Option<u32>,
+    /// Stored fields to return; absent or empty returns every stored field.
+    pub fields: Option<Vec<String>>,
+    /// Deadline of the whole request in milliseconds.
+    pub timeout_ms: Option<u32>,
+    /// Whether the response may leave out failed shards (default true).
+    pub allow_partial: Option<bool>,
+}
+
+/// A validated request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidRequest {
+    /// The query text.
+    pub query: String,
+    /// Hits per page.
+    pub limit: u32,
+    /// Hits skipped.
+    pub offset: u32,
+    /// Fields to return (empty: all stored fields).
+    pub fields: Vec<String>,
+    /// Deadline in milliseconds.
+    pub timeout_ms: u32,
+    /// Whether partial results are acceptable.
+    pub allow_partial: bool,
+}
+
+impl SearchRequest {
+    /// Checks the request's bounds, filling defaults (`default_timeout_ms` from the
+    /// cluster file).
+    pub fn validate(self, default_timeout_ms: u32) -> Result<ValidRequest, RootError> {
+        let invalid = |message: String| Err(RootError::InvalidArgument(message));
+        if self.query.trim().is_empty() {
+            return invalid("query must not be empty".into());
+        }
+        if self.query.len() > MAX_QUERY_BYTES {
+            return invalid(format!(
+                "query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
+                self.query.len()
+            ));
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        let offset = self.offset.unwrap_or(0);
+        if u64::from(offset) + u64::from(limit) > u64::from(MAX_WINDOW) {
+            return invalid(format!(
+                "offset + limit must be at most {MAX_WINDOW}, got {offset} + {limit}"
+            ));
+        }
+        let timeout_ms = self.timeout_ms.unwrap_or(default_timeout_ms);
+        if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
+            return invalid(format!(
+                "timeout_ms must be between 1 and {MAX_TIMEOUT_MS}, got {timeout_ms}"
+            ));
+        }
+        let fields = self.fields.unwrap_or_default();
+        if let Some(empty) = fields.iter().position(|field| field.is_empty()) {
+            return invalid(format!("fields[{empty}] is empty"));
+        }
+        Ok(ValidRequest {
+            query: self.query,
+            limit,
+            offset,
+            fields,
+            timeout_ms,
+            allow_partial: self.allow_partial.unwrap_or(true),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str) -> SearchRequest {
+        SearchRequest {
+            query: query.into(),
+            ..SearchRequest::default()
+        }
+    }
+
+    #[test]
+    fn fills_defaults() {
+        let valid = request("cat").validate(5000).unwrap();
+        assert_eq!(
+            (
+                valid.limit,
+                valid.offset,
+                valid.timeout_ms,
+                valid.allow_partial
+            ),
+            (10, 0, 5000, true)
+        );
+    }
+
+    #[test]
+    fn bounds_the_window_and_names_it() {
+        let deep = SearchRequest {
+            offset: Some(9_995),
+            limit: Some(10),
+            ..request("cat")
+        };
+        let message = deep.validate(5000).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "offset + limit must be at most 10000, got 9995 + 10"
+        );
+        let edge = SearchRequest {
+            offset: Some(9_990),
+            limit: Some(10),
+            ..request("cat")
+        };
+        assert!(edge.validate(5000).is_ok());
+        let huge = SearchRequest {
+            offset: Some(u32::MAX),
+            limit: Some(u32::MAX),
+            ..request("cat")
+        };
+        assert!(huge.validate(5000).is_err());
+    }
+
+    #[test]
+    fn rejects_empty_and_oversized_queries_and_bad_timeouts() {
+        assert!(
+            request("  ")
+                .validate(5000)
+                .unwrap_err()
+                .to_string()
+                .contains("must not be empty")
+        );
+        assert!(
+            request(&"a".repeat(5000))
+                .validate(5000)
+                .unwrap_err()
+                .to_string()
+                .contains("4096")
+        );
+        let zero = SearchRequest {
+            timeout_ms: Some(0),
+            ..request("cat")
+        };
+        assert!(
+            zero.validate(5000)
+                .unwrap_err()
+                .to_string()
+                .contains("timeout_ms")
+        );
+    }
+}

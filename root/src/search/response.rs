@@ -1,0 +1,72 @@
+//! The response users get, over HTTP as JSON and over gRPC as `fanout.v1.SearchResponse`.
+
+use fanout_proto::v1 as wire;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::search::outcome::{FailedShard, ShardAccount};
+
+/// One hit of the final page.
+#[derive(Debug, Serialize)]
+pub struct Hit {
+    /// The document's id.
+    pub id: String,
+    /// Its BM25 score under global statistics.
+    pub score: f32,
+    /// The shard that holds it.
+    pub shard: u32,
+    /// Its requested stored fields.
+    pub fields: Box<RawValue>,
+}
+
+/// A search's answer.
+#[derive(Debug, Serialize)]
+pub struct SearchResponse {
+    /// The page of hits, best first.
+    pub hits: Vec<Hit>,
+    /// Matching documents over every shard that answered.
+    pub total_hits: u64,
+    /// Time spent at the root, in milliseconds.
+    pub took_ms: u64,
+    /// Which shards contributed.
+    pub shards: ShardAccount,
+    /// True when any shard is missing from the results.
+    pub partial: bool,
+    /// The missing shards and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailedShard>,
+}
+
+impl From<SearchResponse> for wire::SearchResponse {
+    fn from(response: SearchResponse) -> wire::SearchResponse {
+        wire::SearchResponse {
+            hits: response
+                .hits
+                .into_iter()
+                .map(|hit| wire::Hit {
+                    id: hit.id,
+                    score: hit.score,
+                    shard: hit.shard,
+                    fields_json: hit.fields.get().to_string(),
+                })
+                .collect(),
+            total_hits: response.total_hits,
+            took_ms: response.took_ms,
+            shards: Some(wire::ShardAccount {
+                total: response.shards.total,
+                successful: response.shards.successful,
+                failed: response.shards.failed,
+                timed_out: response.shards.timed_out,
+            }),
+            partial: response.partial,
+            failures: response
+                .failures
+                .into_iter()
+                .map(|failure| wire::ShardFailure {
+                    shard: failure.shard,
+                    reason: failure.reason,
+                })
+                .collect(),
+        }
+    }
+}
