@@ -91,7 +91,7 @@ const PUBLISHED_UNTIL: u64 = 1_767_225_600;
 const FEATURED_SHARE: f64 = 0.05;
 /// Range of the word count a body grows to before it may stop (the closing sentence and
 /// the secondary topics can add a little more).
-const BODY_WORDS: std::ops::RangeInclusive<usize> = 55..=125;
+const BODY_WORDS: std::ops::RangeInclusive<usize> = 60..=125;
 /// Most sentences a body has.
 const MAX_SENTENCES: usize = 8;
 
@@ -641,8 +641,10 @@ impl Model {
     fn write_body(&self, context: &mut DocContext, rng: &mut ChaCha8Rng, body: &mut String) {
         body.clear();
         let target = rng.random_range(BODY_WORDS);
-        let mut words = self.sentence(&self.intros, context, rng, body);
+        let intro = &self.intros[rng.random_range(0..self.intros.len())];
+        let mut words = self.sentence(intro, context, rng, body);
         let mut sentences = 1;
+        let (mut used_details, mut used_secondaries) = (0, 0);
         let mut secondaries_left = context.other_count;
         while secondaries_left > 0
             || sentences < 3
@@ -650,24 +652,26 @@ impl Model {
         {
             let secondary =
                 secondaries_left > 0 && (sentences >= 4 || words >= target || rng.random_bool(0.6));
-            let templates = if secondary {
+            let (templates, used) = if secondary {
                 secondaries_left -= 1;
-                &self.secondaries
+                (&self.secondaries, &mut used_secondaries)
             } else {
-                &self.details
+                (&self.details, &mut used_details)
             };
-            words += self.sentence(templates, context, rng, body);
+            let template = pick_unused(templates, used, rng);
+            words += self.sentence(template, context, rng, body);
             sentences += 1;
         }
         if sentences < MAX_SENTENCES && (words < *BODY_WORDS.start() || rng.random_bool(0.6)) {
-            self.sentence(&self.closings, context, rng, body);
+            let closing = &self.closings[rng.random_range(0..self.closings.len())];
+            self.sentence(closing, context, rng, body);
         }
     }
 
-    /// Appends a sentence from one of `templates` to `body`; returns its word count.
+    /// Appends a sentence from `template` to `body`; returns its word count.
     fn sentence(
         &self,
-        templates: &[Template],
+        template: &Template,
         context: &mut DocContext,
         rng: &mut ChaCha8Rng,
         body: &mut String,
@@ -676,12 +680,7 @@ impl Model {
             body.push(' ');
         }
         let start = body.len();
-        self.expand(
-            &templates[rng.random_range(0..templates.len())],
-            context,
-            rng,
-            body,
-        );
+        self.expand(template, context, rng, body);
         body[start..].split_ascii_whitespace().count()
     }
 
@@ -735,6 +734,36 @@ impl Model {
             first.make_ascii_uppercase();
         }
     }
+}
+
+/// One of `templates` whose bit is not set in `used` (the first 64 templates are tracked),
+/// so that a body does not repeat a sentence; marks it used.
+fn pick_unused<'t>(
+    templates: &'t [Template],
+    used: &mut u64,
+    rng: &mut ChaCha8Rng,
+) -> &'t Template {
+    let is_free = |index: usize, used: u64| index >= 64 || used & (1 << index) == 0;
+    let mut index = rng.random_range(0..templates.len());
+    for _ in 0..3 {
+        if is_free(index, *used) {
+            break;
+        }
+        index = rng.random_range(0..templates.len());
+    }
+    if !is_free(index, *used) {
+        let tracked = templates.len().min(64);
+        if let Some(free) = (1..tracked)
+            .map(|step| (index + step) % tracked)
+            .find(|&i| is_free(i, *used))
+        {
+            index = free;
+        }
+    }
+    if index < 64 {
+        *used |= 1 << index;
+    }
+    &templates[index]
 }
 
 /// A count from 2 to 120, roughly log-uniform (small counts are as common as large ones
@@ -1077,6 +1106,11 @@ mod tests {
         for doc in sample() {
             let body = doc.str("body");
             let sentences = body.matches('.').count();
+            let mut distinct = HashSet::new();
+            assert!(
+                body.split(". ").all(|sentence| distinct.insert(sentence)),
+                "repeated sentence: {body}"
+            );
             assert!(
                 (3..=MAX_SENTENCES).contains(&sentences),
                 "{sentences} sentences: {body}"
@@ -1288,6 +1322,7 @@ mod tests {
         let started = std::time::Instant::now();
         write_demo_corpus(&mut out, 100_000, 1).unwrap();
         let elapsed = started.elapsed();
+        std::fs::write("/tmp/demo.jsonl", &out).unwrap();
         println!("100,000 documents, {} MB, in {elapsed:?}", out.len() >> 20);
         if !cfg!(debug_assertions) {
             assert!(elapsed.as_secs_f64() < 2.0, "took {elapsed:?}");

@@ -1,1 +1,15 @@
-//! placeholder
+//! fanout's end-to-end test support: real leaf and root servers on loopback ports, and
+//! the correctness reference they are held to: a single tantivy index over the same
+//! documents.
+//!
+//! # Layout
+//! - [`datasets`]: where the shared real datasets are, and subsets of them.
+//! - [`reference`]: the single-index reference and the ranking comparison.
+//! - [`sandbox`]: `Sandbox::builder().shards(4).replicas(2).start()`.
+
+pub mod datasets;
+pub mod reference;
+pub mod sandbox;
+
+pub use reference::{Reference, assert_same_ranking};
+pub use sandbox::{Sandbox, SandboxBuilder, hits_of};

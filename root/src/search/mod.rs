@@ -3,6 +3,7 @@
 //!
 //! Each phase lives in its own module; this one sequences them under one deadline.
 
+pub mod free_text;
 pub mod merge;
 pub mod outcome;
 pub mod request;

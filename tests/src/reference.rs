@@ -1,0 +1,135 @@
+//! The correctness reference: one tantivy index over the same documents as the shards,
+//! built through the same parser, searched with tantivy alone.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use fanout_indexer::IndexSchema;
+use fanout_indexer::pipeline::read_documents;
+use fanout_indexer::progress::BuildProgress;
+use fanout_indexer::source::Dataset;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::QueryParser;
+use tantivy::schema::Value as _;
+use tantivy::{Index, IndexReader, TantivyDocument};
+
+/// A single in-memory tantivy index over a whole dataset.
+pub struct Reference {
+    reader: IndexReader,
+    parser: QueryParser,
+    schema: IndexSchema,
+}
+
+impl Reference {
+    /// Indexes every document of `dataset` into one index.
+    pub fn build(dataset: &Path, schema: &IndexSchema) -> Reference {
+        let index = Index::create_in_ram(schema.schema.clone());
+        let mut writer = index
+            .writer_with_num_threads(2, 200 << 20)
+            .expect("a writer");
+        let dataset = Dataset::open(dataset).expect("the dataset");
+        read_documents(
+            &dataset,
+            schema,
+            false,
+            &BuildProgress::new(0, false),
+            |document| {
+                writer.add_document(document.document)?;
+                Ok(())
+            },
+        )
+        .expect("indexing the reference");
+        writer.commit().expect("committing the reference");
+        let reader = index.reader().expect("a reader");
+        let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
+        Reference {
+            reader,
+            parser,
+            schema: schema.clone(),
+        }
+    }
+
+    /// Whether the reference's parser accepts the query.
+    pub fn accepts(&self, query: &str) -> bool {
+        self.parser.parse_query(query).is_ok()
+    }
+
+    /// The top `limit` (id, score) and the total number of matches of a query.
+    pub fn search(&self, query: &str, limit: usize) -> (Vec<(String, f32)>, usize) {
+        let parsed = self.parser.parse_query(query).expect("a valid query");
+        let searcher = self.reader.searcher();
+        let (top, count) = searcher
+            .search(
+                &parsed,
+                &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count),
+            )
+            .expect("searching the reference");
+        let hits = top
+            .into_iter()
+            .map(|(score, address)| {
+                let doc: TantivyDocument = searcher.doc(address).expect("a stored document");
+                let id = doc
+                    .get_first(self.schema.id_field)
+                    .and_then(|v| v.as_str())
+                    .expect("an id")
+                    .to_string();
+                (id, score)
+            })
+            .collect();
+        (hits, count)
+    }
+
+    /// Ids of every document matching a query.
+    pub fn matching_ids(&self, query: &str) -> Vec<String> {
+        let (_, count) = self.search(query, 1);
+        self.search(query, count)
+            .0
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+}
+
+/// Whether two scores agree within 1e-4 relative.
+pub fn scores_agree(a: f32, b: f32) -> bool {
+    (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-6)
+}
+
+/// Asserts that `distributed` is the reference's top `distributed.len()` hits: the same
+/// scores position by position (1e-4 relative), and each hit a document whose reference
+/// score is its own. Among documents of exactly equal score the order may differ (the
+/// root breaks ties by shard, one index by document address), nothing else may.
+/// `reference` must extend past the page far enough to hold every tie at its end.
+pub fn assert_same_ranking(
+    context: &str,
+    distributed: &[(String, f32)],
+    reference: &[(String, f32)],
+) {
+    assert!(
+        distributed.len() <= reference.len(),
+        "{context}: {} hits, reference has {}",
+        distributed.len(),
+        reference.len()
+    );
+    let reference_scores: HashMap<&str, f32> = reference
+        .iter()
+        .map(|(id, score)| (id.as_str(), *score))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for (position, ((id, score), (reference_id, reference_score))) in
+        distributed.iter().zip(reference).enumerate()
+    {
+        assert!(
+            scores_agree(*score, *reference_score),
+            "{context}: position {position}: score {score} (id {id}) but the reference has {reference_score} (id {reference_id})"
+        );
+        let own = reference_scores.get(id.as_str()).unwrap_or_else(|| {
+            panic!("{context}: position {position}: id {id} is not among the reference's top hits")
+        });
+        assert!(
+            scores_agree(*score, *own),
+            "{context}: position {position}: id {id} scored {score}, the reference scores it {own}"
+        );
+        assert!(seen.insert(id.clone()), "{context}: id {id} appears twice");
+    }
+}

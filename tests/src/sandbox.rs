@@ -1,0 +1,166 @@
+//! A sandbox cluster for a test: index a dataset into a temporary directory and serve it
+//! with real leaf and root servers on ephemeral loopback ports.
+//!
+//! `Sandbox::builder().dataset(path).schema(path).shards(4).replicas(2).start().await`
+
+use std::path::{Path, PathBuf};
+
+use fanout_indexer::{BuildOptions, IndexSchema, build_index};
+use fanout_proto::v1::root_client::RootClient;
+use fanout_root::local::{LocalCluster, LocalOptions};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How to build a [`Sandbox`].
+#[derive(Clone, Debug)]
+pub struct SandboxBuilder {
+    dataset: Option<PathBuf>,
+    schema: Option<PathBuf>,
+    shards: u32,
+    replicas: u32,
+}
+
+/// A running cluster over a freshly built index, removed when dropped.
+pub struct Sandbox {
+    /// The temporary directory holding the index.
+    pub dir: TempDir,
+    /// The index directory.
+    pub index_dir: PathBuf,
+    /// The schema the index was built with.
+    pub schema: IndexSchema,
+    /// The running servers.
+    pub cluster: LocalCluster,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    /// A builder: 1 shard, 1 replica until told otherwise.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder {
+            dataset: None,
+            schema: None,
+            shards: 1,
+            replicas: 1,
+        }
+    }
+
+    /// The root's HTTP URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.cluster.http_address)
+    }
+
+    /// POSTs a search body; returns the status and the JSON answer.
+    pub async fn search(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/v1/search"))
+            .json(body)
+            .send()
+            .await
+            .expect("the root answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON answer"))
+    }
+
+    /// GETs a path of the root; returns the status and the JSON answer.
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .expect("the root answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON answer"))
+    }
+
+    /// A gRPC client of the root.
+    pub async fn grpc(&self) -> RootClient<tonic::transport::Channel> {
+        RootClient::connect(format!("http://{}", self.cluster.grpc_address))
+            .await
+            .expect("the root's gRPC port")
+    }
+
+    /// Stops everything.
+    pub async fn stop(self) {
+        self.cluster.shutdown().await.expect("a clean shutdown");
+    }
+}
+
+impl SandboxBuilder {
+    /// The JSON-lines dataset to index.
+    pub fn dataset(mut self, path: impl AsRef<Path>) -> Self {
+        self.dataset = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Its schema file.
+    pub fn schema(mut self, path: impl AsRef<Path>) -> Self {
+        self.schema = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Number of shards.
+    pub fn shards(mut self, shards: u32) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Leaf servers per shard.
+    pub fn replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Builds the index and starts the servers.
+    pub async fn start(self) -> Sandbox {
+        let dataset = self.dataset.expect("a dataset");
+        let schema = IndexSchema::read(&self.schema.expect("a schema")).expect("a valid schema");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let index_dir = dir.path().join("index");
+        let options = BuildOptions {
+            shards: self.shards,
+            index_name: "sandbox".into(),
+            progress: false,
+            ..BuildOptions::default()
+        };
+        let build_schema = schema.clone();
+        let build_dir = index_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            build_index(&dataset, &build_schema, &build_dir, &options)
+        })
+        .await
+        .expect("the build does not panic")
+        .expect("the index builds");
+        let options = LocalOptions {
+            replicas: self.replicas,
+            leaf_threads: 2,
+            ..LocalOptions::default()
+        };
+        let cluster = LocalCluster::start(&index_dir, &options)
+            .await
+            .expect("the cluster starts");
+        Sandbox {
+            dir,
+            index_dir,
+            schema,
+            cluster,
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+/// The (id, score) pairs of a search answer's hits.
+pub fn hits_of(answer: &Value) -> Vec<(String, f32)> {
+    answer["hits"]
+        .as_array()
+        .expect("a hits array")
+        .iter()
+        .map(|hit| {
+            (
+                hit["id"].as_str().expect("an id").to_string(),
+                hit["score"].as_f64().expect("a score") as f32,
+            )
+        })
+        .collect()
+}
