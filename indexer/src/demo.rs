@@ -1322,7 +1322,6 @@ mod tests {
         let started = std::time::Instant::now();
         write_demo_corpus(&mut out, 100_000, 1).unwrap();
         let elapsed = started.elapsed();
-        std::fs::write("/tmp/demo.jsonl", &out).unwrap();
         println!("100,000 documents, {} MB, in {elapsed:?}", out.len() >> 20);
         if !cfg!(debug_assertions) {
             assert!(elapsed.as_secs_f64() < 2.0, "took {elapsed:?}");
