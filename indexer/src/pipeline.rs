@@ -102,9 +102,8 @@ pub fn read_documents(
         Ok(())
     })();
     // Dropping the receiver (on error) makes the reader stop at its next send.
-    let reader_result = reader.join().expect("the dataset reader does not panic");
+    reader.join().expect("the dataset reader does not panic");
     result?;
-    reader_result?;
     report.input_bytes = bytes_read.load(Ordering::Relaxed);
     Ok(report)
 }
@@ -153,7 +152,7 @@ fn spawn_reader(
     bytes_read: Arc<AtomicU64>,
 ) -> (
     Receiver<Result<Batch, IndexerError>>,
-    std::thread::JoinHandle<Result<(), IndexerError>>,
+    std::thread::JoinHandle<()>,
 ) {
     let (sender, receiver) = sync_channel(4);
     let handle = std::thread::Builder::new()
@@ -165,7 +164,7 @@ fn spawn_reader(
                     Ok(reader) => reader,
                     Err(err) => {
                         let _ = sender.send(Err(err));
-                        return Ok(());
+                        return;
                     }
                 };
                 let mut line_number = 1u64;
@@ -187,7 +186,7 @@ fn spawn_reader(
                         Ok(read) => read,
                         Err(err) => {
                             let _ = sender.send(Err(err));
-                            return Ok(());
+                            return;
                         }
                     };
                     if read == 0 {
@@ -206,16 +205,15 @@ fn spawn_reader(
                             .send(Ok(std::mem::replace(&mut batch, next)))
                             .is_err()
                         {
-                            return Ok(());
+                            return;
                         }
                         batch_bytes = 0;
                     }
                 }
                 if !batch.lines.is_empty() && sender.send(Ok(batch)).is_err() {
-                    return Ok(());
+                    return;
                 }
             }
-            Ok(())
         })
         .expect("spawning the dataset reader");
     (receiver, handle)

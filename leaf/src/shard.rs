@@ -118,13 +118,10 @@ impl Shard {
     /// This shard's share of the BM25 statistics of a query.
     pub fn stats(&self, query: &str) -> Result<StatsResponse, LeafError> {
         let query = self.parse_query(query)?;
-        let (total_num_docs, total_num_tokens, doc_freqs) =
-            local_statistics(&self.searcher(), query.as_ref(), &self.text_fields)?;
+        let share = local_statistics(&self.searcher(), query.as_ref(), &self.text_fields)?;
         Ok(StatsResponse {
-            total_num_docs,
-            total_num_tokens,
-            doc_freqs,
             generation: self.manifest.generation,
+            ..share
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use fanout_proto::v1::{GlobalStats, TermDocFreq};
+use fanout_proto::v1::{GlobalStats, StatsResponse, TermDocFreq};
 use tantivy::query::{Bm25StatisticsProvider, Query};
 use tantivy::schema::Field;
 use tantivy::{Searcher, Term};
@@ -56,12 +56,13 @@ impl Bm25StatisticsProvider for GlobalStatistics<'_> {
 }
 
 /// This shard's share of the statistics of `query`: document count, token counts of
-/// the given text fields and the document frequency of each of the query's terms.
+/// the given text fields and the document frequency of each of the query's terms (the
+/// caller fills in the generation).
 pub fn local_statistics(
     searcher: &Searcher,
     query: &dyn Query,
     text_fields: &[Field],
-) -> Result<(u64, HashMap<u32, u64>, Vec<TermDocFreq>), LeafError> {
+) -> Result<StatsResponse, LeafError> {
     let total_num_docs = Bm25StatisticsProvider::total_num_docs(searcher)?;
     let mut total_num_tokens = HashMap::with_capacity(text_fields.len());
     for field in text_fields {
@@ -78,7 +79,12 @@ pub fn local_statistics(
             term: encode_term(&term),
         });
     }
-    Ok((total_num_docs, total_num_tokens, doc_freqs))
+    Ok(StatsResponse {
+        total_num_docs,
+        total_num_tokens,
+        doc_freqs,
+        generation: 0,
+    })
 }
 
 /// Encodes a term for the wire (postcard over tantivy's serde form).

@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`datasets`]: where the shared real datasets are, and subsets of them.
 //! - [`reference`]: the single-index reference and the ranking comparison.
-//! - [`sandbox`]: `Sandbox::builder().shards(4).replicas(2).start()`.
+//! - [`sandbox`]: real servers over a fresh index, as in `Sandbox::builder().shards(4).start()`.
 
 pub mod datasets;
 pub mod reference;

@@ -78,12 +78,8 @@ impl Default for LocalOptions {
     }
 }
 
-fn stopped(
-    mut receiver: watch::Receiver<()>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = receiver.changed().await;
-    }
+async fn stopped(mut receiver: watch::Receiver<()>) {
+    let _ = receiver.changed().await;
 }
 
 impl LocalCluster {
