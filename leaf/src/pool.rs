@@ -66,3 +66,54 @@ impl SearchPool {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn work_whose_caller_has_gone_is_skipped() {
+        let pool = Arc::new(SearchPool::new(1, 8));
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started, first_running) = tokio::sync::oneshot::channel();
+        let first_pool = pool.clone();
+        let first = tokio::spawn(async move {
+            first_pool
+                .run("first", move |_| {
+                    let _ = started.send(());
+                    blocked.recv().ok();
+                    Ok(())
+                })
+                .await
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let witness = ran.clone();
+        first_running.await.unwrap();
+        // Queued behind `first`, then abandoned before it can start.
+        let second = pool.run("second", move |_| {
+            witness.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), second)
+                .await
+                .is_err()
+        );
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        // Whatever runs next on the single thread runs after the abandoned job's turn.
+        pool.run("third", |_| Ok(())).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused() {
+        let pool = SearchPool::new(1, 0);
+        let refused = pool.run("any", |_| Ok(())).await.unwrap_err();
+        assert!(matches!(refused, LeafError::Overloaded(0)), "{refused:?}");
+    }
+}
