@@ -140,6 +140,29 @@ fn leaf_refuses_what_is_not_a_shard() {
 /// Kills the child when dropped, so a failing test leaves no process behind.
 struct Running(Child);
 
+impl Running {
+    /// Sends SIGTERM and waits (at most 10 s) for the process to exit; returns whether it
+    /// exited successfully.
+    fn terminate(&mut self) -> bool {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -180,7 +203,7 @@ fn leaves_and_root_as_separate_processes() {
     assert!(built.status.success(), "{}", text(&built.stderr));
 
     let leaf_ports = [free_port(), free_port()];
-    let _leaves: Vec<Running> = leaf_ports
+    let mut leaves: Vec<Running> = leaf_ports
         .iter()
         .enumerate()
         .map(|(shard, port)| {
@@ -205,7 +228,7 @@ fn leaves_and_root_as_separate_processes() {
     )
     .unwrap();
     let (http, grpc) = (free_port(), free_port());
-    let _root = spawn(&[
+    let mut root = spawn(&[
         "root",
         "--cluster",
         cluster.to_str().unwrap(),
@@ -244,4 +267,8 @@ fn leaves_and_root_as_separate_processes() {
         assert_eq!(answer["shards"]["successful"], 2, "{answer}");
         assert_eq!(answer["hits"].as_array().unwrap().len(), 3, "{answer}");
     });
+    assert!(root.terminate(), "the root exits cleanly on SIGTERM");
+    for leaf in &mut leaves {
+        assert!(leaf.terminate(), "a leaf exits cleanly on SIGTERM");
+    }
 }

@@ -1,7 +1,7 @@
 //! The shared datasets (read by path, never copied into the repository) and subsets of
 //! them written to temporary files.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// The repository's root directory.
@@ -33,18 +33,6 @@ pub fn dataset_file(relative: &str) -> PathBuf {
 /// A schema file shipped in the repository's `datasets/`.
 pub fn schema_file(relative: &str) -> PathBuf {
     repo_dir().join("datasets").join(relative)
-}
-
-/// Writes the first `count` lines of a (possibly compressed) dataset file to `out`.
-pub fn write_head(dataset: &Path, count: usize, out: &Path) {
-    let reader = fanout_indexer::source::open_lines(dataset, Default::default())
-        .expect("opening the dataset");
-    let mut writer =
-        std::io::BufWriter::new(std::fs::File::create(out).expect("creating the subset"));
-    for line in reader.lines().take(count) {
-        writeln!(writer, "{}", line.expect("reading the dataset")).expect("writing the subset");
-    }
-    writer.flush().expect("writing the subset");
 }
 
 /// The `text` of each line of a JSON-lines query file, in order.

@@ -18,7 +18,7 @@ use serde::Serialize;
 pub const DEMO_SCHEMA: &str = include_str!("../../../datasets/demo/schema.toml");
 
 /// Version of the generator; bump when output changes (used as a cache key).
-pub const DEMO_CORPUS_VERSION: u32 = 1;
+pub const DEMO_CORPUS_VERSION: u32 = 2;
 
 /// Example queries that find hits in the demo corpus, for `fanout local` to print.
 ///
@@ -708,7 +708,9 @@ impl Model {
                     Slot::Team => Emit::Text(context.team),
                     Slot::Lang => Emit::Text(context.language),
                     Slot::Verb => Emit::Text(self.verbs.pick(rng)),
-                    Slot::Adj => Emit::Text(self.adjectives.pick(rng)),
+                    Slot::Adj => {
+                        Emit::Text(self.adjective_for(self.topics[context.topic].phrase, rng))
+                    }
                     Slot::Metric => Emit::Text(self.metrics.pick(rng)),
                     Slot::Part => Emit::Text(self.components.pick(rng)),
                     Slot::Time => Emit::Text(self.timeframes.pick(rng)),
@@ -734,6 +736,24 @@ impl Model {
         if let Some(first) = out.as_mut_str().get_mut(start..start + 1) {
             first.make_ascii_uppercase();
         }
+    }
+}
+
+impl Model {
+    /// An adjective that is not already a word of `topic` (no "distributed distributed
+    /// cache"); a few draws, then any adjective.
+    fn adjective_for(&self, topic: &str, rng: &mut ChaCha8Rng) -> &'static str {
+        let mut adjective = self.adjectives.pick(rng);
+        for _ in 0..8 {
+            if !topic
+                .split(' ')
+                .any(|word| word.eq_ignore_ascii_case(adjective))
+            {
+                break;
+            }
+            adjective = self.adjectives.pick(rng);
+        }
+        adjective
     }
 }
 

@@ -550,3 +550,17 @@ fn query_evaluator_can_reject() {
     assert_eq!(clauses[0].field.as_deref(), Some("category"));
     assert_eq!(clauses[1].words, ["query", "planner"]);
 }
+
+#[test]
+fn titles_never_repeat_a_word_back_to_back() {
+    let corpus = generate(20_000, 11);
+    for line in std::str::from_utf8(&corpus).unwrap().lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        let title = doc["title"].as_str().unwrap().to_lowercase();
+        let words: Vec<&str> = title.split_whitespace().collect();
+        assert!(
+            words.windows(2).all(|pair| pair[0] != pair[1]),
+            "doubled word in {title:?}"
+        );
+    }
+}
