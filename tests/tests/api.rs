@@ -42,6 +42,13 @@ async fn http_get_post_and_grpc_agree() {
         "only the requested fields: {first}"
     );
 
+    let (status, count_only) = sandbox
+        .search(&json!({"query": "shock wave", "limit": 0, "offset": 40}))
+        .await;
+    assert_eq!(status, 200, "{count_only}");
+    assert_eq!(count_only["hits"], json!([]));
+    assert_eq!(count_only["total_hits"], post["total_hits"]);
+
     let mut grpc = sandbox.grpc().await;
     let request = SearchRequest {
         query: "shock wave".into(),

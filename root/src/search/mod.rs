@@ -90,9 +90,15 @@ impl RootSearcher {
         deadline: Instant,
         outcomes: &mut ShardOutcomes,
     ) -> Result<(Vec<Vec<ShardHit>>, u64), RootError> {
+        // A count-only request (limit 0) needs no hits from any shard.
+        let wanted = if request.limit == 0 {
+            0
+        } else {
+            request.offset + request.limit
+        };
         let leaf_request = LeafSearchRequest {
             query: request.query.clone(),
-            limit: request.offset + request.limit,
+            limit: wanted,
             offset: 0,
             stats: Some(stats.stats.clone()),
         };
