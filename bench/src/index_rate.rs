@@ -36,21 +36,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let schema = IndexSchema::read(&args.schema)?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2)
-    });
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
     let scratch = tempfile::tempdir()?;
     let mut plain_rates = Vec::new();
     let mut fanout_rates = Vec::new();
     for round in 0..args.rounds {
-        let (docs, seconds) = plain_writer(
-            &args,
-            &schema,
-            threads,
-            &scratch.path().join(format!("plain-{round}")),
-        )?;
+        let (docs, seconds) = plain_writer(&args, &schema, threads, &scratch.path().join(format!("plain-{round}")))?;
         plain_rates.push(docs as f64 / seconds);
         eprintln!("round {round}: plain IndexWriter {docs} docs in {seconds:.2} s");
         let options = BuildOptions {
@@ -61,29 +52,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             skip_errors: false,
             progress: false,
         };
-        let summary = build_index(
-            &args.data,
-            &schema,
-            &scratch.path().join(format!("fanout-{round}")),
-            &options,
-        )?;
+        let summary = build_index(&args.data, &schema, &scratch.path().join(format!("fanout-{round}")), &options)?;
         fanout_rates.push(summary.docs_per_second());
-        eprintln!(
-            "round {round}: fanout {} shards {} docs in {:.2} s",
-            args.shards, summary.docs, summary.seconds
-        );
+        eprintln!("round {round}: fanout {} shards {} docs in {:.2} s", args.shards, summary.docs, summary.seconds);
     }
     let best = |rates: &[f64]| rates.iter().copied().fold(0.0, f64::max);
     let (plain, fanout) = (best(&plain_rates), best(&fanout_rates));
-    println!(
-        "| build | threads | docs/s (best of {}) |\n|---|---|---|",
-        args.rounds
-    );
+    println!("| build | threads | docs/s (best of {}) |\n|---|---|---|", args.rounds);
     println!("| one plain tantivy IndexWriter | {threads} | {plain:.0} |");
-    println!(
-        "| fanout index, {} shards | {threads} | {fanout:.0} |",
-        args.shards
-    );
+    println!("| fanout index, {} shards | {threads} | {fanout:.0} |", args.shards);
     println!("\nratio fanout / plain: {:.2}", fanout / plain);
     Ok(())
 }
@@ -99,19 +76,12 @@ fn plain_writer(
     let started = Instant::now();
     std::fs::create_dir_all(dir)?;
     let index = Index::create_in_dir(dir, schema.schema.clone())?;
-    let mut writer =
-        index.writer_with_num_threads(threads, (args.memory_mb << 20).max(threads * (20 << 20)))?;
+    let mut writer = index.writer_with_num_threads(threads, (args.memory_mb << 20).max(threads * (20 << 20)))?;
     let dataset = Dataset::open(&args.data)?;
-    let report = read_documents(
-        &dataset,
-        schema,
-        false,
-        &BuildProgress::new(0, false),
-        |document| {
-            writer.add_document(document.document)?;
-            Ok(())
-        },
-    )?;
+    let report = read_documents(&dataset, schema, false, &BuildProgress::new(0, false), |document| {
+        writer.add_document(document.document)?;
+        Ok(())
+    })?;
     writer.commit()?;
     writer.wait_merging_threads()?;
     Ok((report.docs, started.elapsed().as_secs_f64()))

@@ -50,32 +50,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let workdir = args
-        .workdir
-        .clone()
-        .unwrap_or_else(|| scratch.path().to_path_buf());
+    let workdir = args.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
     let schema = IndexSchema::read(&args.schema)?;
-    let sharded = ensure_index(
-        &args.data,
-        &schema,
-        &workdir.join(format!("sharded-{}", args.shards)),
-        args.shards,
-    )?;
+    let sharded = ensure_index(&args.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
     let single = ensure_index(&args.data, &schema, &workdir.join("single"), 1)?;
     let (queries, empty) = load_queries(&args.queries, args.count + args.warmup)?;
-    anyhow::ensure!(
-        queries.len() > args.warmup,
-        "{} has too few queries",
-        args.queries.display()
-    );
+    anyhow::ensure!(queries.len() > args.warmup, "{} has too few queries", args.queries.display());
     let (measured, warmup) = queries.split_at(args.count.min(queries.len() - args.warmup));
 
     let single_latencies = single_index(&single, &schema, measured, warmup, args.limit)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (root_latencies, errors) =
-        runtime.block_on(through_root(&sharded, &args, measured, warmup))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (root_latencies, errors) = runtime.block_on(through_root(&sharded, &args, measured, warmup))?;
 
     println!(
         "{} queries from {} ({} empty after escaping, skipped), limit {}, one at a time\n",
@@ -85,17 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.limit
     );
     println!("{LATENCY_HEADER}");
-    println!(
-        "{}",
-        single_latencies.row("single in-process tantivy index")
-    );
-    println!(
-        "{}",
-        root_latencies.row(&format!(
-            "root over {} shards x {} replicas",
-            args.shards, args.replicas
-        ))
-    );
+    println!("{}", single_latencies.row("single in-process tantivy index"));
+    println!("{}", root_latencies.row(&format!("root over {} shards x {} replicas", args.shards, args.replicas)));
     println!(
         "\nratio root / single: p50 {:.2}, p99 {:.2}; root errors: {errors}",
         root_latencies.millis_at(0.5) / single_latencies.millis_at(0.5),
@@ -105,24 +81,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Builds the index at `dir` unless one with `shards` shards of this dataset is there.
-fn ensure_index(
-    data: &Path,
-    schema: &IndexSchema,
-    dir: &Path,
-    shards: u32,
-) -> anyhow::Result<PathBuf> {
+fn ensure_index(data: &Path, schema: &IndexSchema, dir: &Path, shards: u32) -> anyhow::Result<PathBuf> {
     if let Ok(manifest) = Manifest::read(dir)
         && manifest.shard_count == shards
         && manifest.schema == schema.file
     {
         return Ok(dir.to_path_buf());
     }
-    let options = BuildOptions {
-        shards,
-        index_name: "bench".into(),
-        progress: false,
-        ..BuildOptions::default()
-    };
+    let options = BuildOptions { shards, index_name: "bench".into(), progress: false, ..BuildOptions::default() };
     let summary = build_index(data, schema, dir, &options)?;
     eprint!("{summary}");
     Ok(dir.to_path_buf())
@@ -188,22 +154,13 @@ async fn through_root(
     measured: &[String],
     warmup: &[String],
 ) -> anyhow::Result<(Latencies, u64)> {
-    let options = LocalOptions {
-        replicas: args.replicas,
-        ..LocalOptions::default()
-    };
+    let options = LocalOptions { replicas: args.replicas, ..LocalOptions::default() };
     let cluster = LocalCluster::start(index, &options).await?;
     let client = reqwest::Client::new();
     let url = format!("http://{}/api/v1/search", cluster.http_address);
     let body = |query: &str| serde_json::json!({"query": query, "limit": args.limit});
     for query in warmup {
-        client
-            .post(&url)
-            .json(&body(query))
-            .send()
-            .await?
-            .bytes()
-            .await?;
+        client.post(&url).json(&body(query)).send().await?.bytes().await?;
     }
     let mut latencies = Latencies::new();
     let mut errors = 0;

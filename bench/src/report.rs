@@ -12,9 +12,7 @@ pub struct Latencies {
 impl Latencies {
     /// An empty recorder.
     pub fn new() -> Latencies {
-        Latencies {
-            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-        }
+        Latencies { histogram: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds") }
     }
 
     /// Records one latency.
@@ -48,4 +46,5 @@ impl Latencies {
 }
 
 /// The header of the table [`Latencies::row`] fills.
-pub const LATENCY_HEADER: &str = "| target | queries | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|";
+pub const LATENCY_HEADER: &str =
+    "| target | queries | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---|---|---|---|---|---|";

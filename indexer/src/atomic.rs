@@ -22,26 +22,20 @@ pub fn replace_dir(staged: &Path, target: &Path) -> Result<(), IndexerError> {
     match exchange(staged, target) {
         Ok(()) => {
             // `staged` now holds the previous index.
-            std::fs::remove_dir_all(staged).map_err(io_error(format!(
-                "removing the previous index at {}",
-                staged.display()
-            )))
+            std::fs::remove_dir_all(staged)
+                .map_err(io_error(format!("removing the previous index at {}", staged.display())))
         }
         Err(_) => {
             let aside = staged.with_extension("previous");
-            std::fs::rename(target, &aside).map_err(io_error(format!(
-                "moving the previous index {} aside",
-                target.display()
-            )))?;
+            std::fs::rename(target, &aside)
+                .map_err(io_error(format!("moving the previous index {} aside", target.display())))?;
             std::fs::rename(staged, target).map_err(io_error(format!(
                 "renaming {} to {}",
                 staged.display(),
                 target.display()
             )))?;
-            std::fs::remove_dir_all(&aside).map_err(io_error(format!(
-                "removing the previous index at {}",
-                aside.display()
-            )))
+            std::fs::remove_dir_all(&aside)
+                .map_err(io_error(format!("removing the previous index at {}", aside.display())))
         }
     }
 }

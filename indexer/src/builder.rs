@@ -44,9 +44,7 @@ impl Default for BuildOptions {
         BuildOptions {
             shards: 4,
             index_name: "index".into(),
-            threads: std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2),
+            threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             memory_budget_bytes: 512 << 20,
             skip_errors: false,
             progress: true,
@@ -80,11 +78,7 @@ pub struct BuildSummary {
 impl BuildSummary {
     /// Documents indexed per second.
     pub fn docs_per_second(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.docs as f64 / self.seconds
-        } else {
-            0.0
-        }
+        if self.seconds > 0.0 { self.docs as f64 / self.seconds } else { 0.0 }
     }
 }
 
@@ -99,12 +93,7 @@ impl fmt::Display for BuildSummary {
             self.docs_per_second(),
             self.generation
         )?;
-        let shards: Vec<String> = self
-            .shard_docs
-            .iter()
-            .enumerate()
-            .map(|(i, n)| format!("{i}: {n}"))
-            .collect();
+        let shards: Vec<String> = self.shard_docs.iter().enumerate().map(|(i, n)| format!("{i}: {n}")).collect();
         writeln!(f, "  per shard: {}", shards.join(", "))?;
         writeln!(
             f,
@@ -146,13 +135,7 @@ pub fn build_index(
     };
     let generation = previous_generation + 1;
     let finish = || -> Result<u64, IndexerError> {
-        Manifest::new(
-            &options.index_name,
-            schema.file.clone(),
-            shard_docs.clone(),
-            generation,
-        )
-        .write(&staged)?;
+        Manifest::new(&options.index_name, schema.file.clone(), shard_docs.clone(), generation).write(&staged)?;
         let index_bytes = dir_size(&staged)?;
         replace_dir(&staged, output)?;
         Ok(index_bytes)
@@ -184,9 +167,7 @@ fn validate(options: &BuildOptions) -> Result<(), IndexerError> {
         return Err(IndexerError::Options("threads must be at least 1".into()));
     }
     if options.index_name.is_empty() {
-        return Err(IndexerError::Options(
-            "the index name must not be empty".into(),
-        ));
+        return Err(IndexerError::Options("the index name must not be empty".into()));
     }
     Ok(())
 }
@@ -200,18 +181,13 @@ fn previous_generation(output: &Path) -> Result<u64, IndexerError> {
     if output.join(MANIFEST_FILE).exists() {
         return Manifest::read(output).map(|manifest| manifest.generation);
     }
-    let empty = std::fs::read_dir(output)
-        .map_err(io_error(format!("reading {}", output.display())))?
-        .next()
-        .is_none();
+    let empty = std::fs::read_dir(output).map_err(io_error(format!("reading {}", output.display())))?.next().is_none();
     if empty {
         Ok(0)
     } else {
         Err(IndexerError::Manifest {
             path: output.to_path_buf(),
-            message: format!(
-                "refusing to replace a directory that is not a fanout index (no {MANIFEST_FILE})"
-            ),
+            message: format!("refusing to replace a directory that is not a fanout index (no {MANIFEST_FILE})"),
         })
     }
 }
@@ -219,22 +195,17 @@ fn previous_generation(output: &Path) -> Result<u64, IndexerError> {
 /// A fresh sibling directory of `output` to build in, on the same file system so the
 /// final rename is atomic.
 fn staging_dir(output: &Path) -> Result<PathBuf, IndexerError> {
-    let name = output.file_name().ok_or_else(|| {
-        IndexerError::Options(format!("{} does not name a directory", output.display()))
-    })?;
+    let name = output
+        .file_name()
+        .ok_or_else(|| IndexerError::Options(format!("{} does not name a directory", output.display())))?;
     let parent = match output.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io_error(format!("creating {}", parent.display())))?;
-    let staged = parent.join(format!(
-        ".{}.building-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let staged = parent.join(format!(".{}.building-{}", name.to_string_lossy(), std::process::id()));
     if staged.exists() {
-        std::fs::remove_dir_all(&staged)
-            .map_err(io_error(format!("removing stale {}", staged.display())))?;
+        std::fs::remove_dir_all(&staged).map_err(io_error(format!("removing stale {}", staged.display())))?;
     }
     std::fs::create_dir(&staged).map_err(io_error(format!("creating {}", staged.display())))?;
     Ok(staged)
@@ -249,18 +220,12 @@ fn build_shards(
     let writers = open_writers(schema, staged, options)?;
     let progress = BuildProgress::new(dataset.total_bytes, options.progress);
     let mut shard_docs = vec![0u64; writers.len()];
-    let report = read_documents(
-        dataset,
-        schema,
-        options.skip_errors,
-        &progress,
-        |document| {
-            let shard = shard_for_id(&document.id, options.shards) as usize;
-            writers[shard].add_document(document.document)?;
-            shard_docs[shard] += 1;
-            Ok(())
-        },
-    )?;
+    let report = read_documents(dataset, schema, options.skip_errors, &progress, |document| {
+        let shard = shard_for_id(&document.id, options.shards) as usize;
+        writers[shard].add_document(document.document)?;
+        shard_docs[shard] += 1;
+        Ok(())
+    })?;
     if report.docs == 0 {
         progress.finish();
         return Err(IndexerError::Empty(dataset.files[0].clone()));
@@ -279,8 +244,7 @@ fn open_writers(
 ) -> Result<Vec<IndexWriter<TantivyDocument>>, IndexerError> {
     let shards = options.shards as usize;
     let threads_per_writer = options.threads.div_ceil(shards).max(1);
-    let budget =
-        (options.memory_budget_bytes / shards).max(threads_per_writer * MIN_BYTES_PER_THREAD);
+    let budget = (options.memory_budget_bytes / shards).max(threads_per_writer * MIN_BYTES_PER_THREAD);
     (0..options.shards)
         .map(|shard| {
             let dir = shard_dir(staged, shard);
@@ -304,9 +268,7 @@ fn commit_all(writers: Vec<IndexWriter<TantivyDocument>>) -> Result<(), IndexerE
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .try_for_each(|handle| handle.join().expect("a shard commit does not panic"))
+        handles.into_iter().try_for_each(|handle| handle.join().expect("a shard commit does not panic"))
     })
 }
 
@@ -314,14 +276,8 @@ fn dir_size(dir: &Path) -> Result<u64, IndexerError> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).map_err(io_error(format!("reading {}", dir.display())))? {
         let entry = entry.map_err(io_error(format!("reading {}", dir.display())))?;
-        let metadata = entry
-            .metadata()
-            .map_err(io_error(format!("reading {}", entry.path().display())))?;
-        total += if metadata.is_dir() {
-            dir_size(&entry.path())?
-        } else {
-            metadata.len()
-        };
+        let metadata = entry.metadata().map_err(io_error(format!("reading {}", entry.path().display())))?;
+        total += if metadata.is_dir() { dir_size(&entry.path())? } else { metadata.len() };
     }
     Ok(total)
 }

@@ -28,10 +28,7 @@ pub struct DocumentError {
 
 impl DocumentError {
     fn field(name: &str, message: String) -> DocumentError {
-        DocumentError {
-            field: Some(name.to_string()),
-            message,
-        }
+        DocumentError { field: Some(name.to_string()), message }
     }
 }
 
@@ -42,11 +39,7 @@ impl DocumentError {
 pub fn parse_document(schema: &IndexSchema, line: &str) -> Result<ParsedDocument, DocumentError> {
     let object: Map<String, Value> = serde_json::from_str(line).map_err(|err| DocumentError {
         field: None,
-        message: if err.is_data() {
-            "not a JSON object".to_string()
-        } else {
-            format!("not valid JSON: {err}")
-        },
+        message: if err.is_data() { "not a JSON object".to_string() } else { format!("not valid JSON: {err}") },
     })?;
     let id_name = schema.id_field_name();
     let id = match object.get(id_name) {
@@ -58,10 +51,7 @@ pub fn parse_document(schema: &IndexSchema, line: &str) -> Result<ParsedDocument
         Some(other) => {
             return Err(DocumentError::field(
                 id_name,
-                format!(
-                    "the id must be a non-empty string or an integer, found {}",
-                    describe(other)
-                ),
+                format!("the id must be a non-empty string or an integer, found {}", describe(other)),
             ));
         }
     };
@@ -83,31 +73,17 @@ pub fn parse_document(schema: &IndexSchema, line: &str) -> Result<ParsedDocument
     Ok(ParsedDocument { id, document })
 }
 
-fn add_value(
-    document: &mut TantivyDocument,
-    field: Field,
-    kind: FieldKind,
-    value: &Value,
-) -> Result<(), String> {
+fn add_value(document: &mut TantivyDocument, field: Field, kind: FieldKind, value: &Value) -> Result<(), String> {
     let wrong = || format!("expected {}, found {}", expected(kind), describe(value));
     match (kind, value) {
-        (FieldKind::Text | FieldKind::Keyword, Value::String(text)) => {
-            document.add_text(field, text)
-        }
-        (FieldKind::I64, Value::Number(number)) => {
-            document.add_i64(field, number.as_i64().ok_or_else(wrong)?)
-        }
-        (FieldKind::U64, Value::Number(number)) => {
-            document.add_u64(field, number.as_u64().ok_or_else(wrong)?)
-        }
-        (FieldKind::F64, Value::Number(number)) => {
-            document.add_f64(field, number.as_f64().ok_or_else(wrong)?)
-        }
+        (FieldKind::Text | FieldKind::Keyword, Value::String(text)) => document.add_text(field, text),
+        (FieldKind::I64, Value::Number(number)) => document.add_i64(field, number.as_i64().ok_or_else(wrong)?),
+        (FieldKind::U64, Value::Number(number)) => document.add_u64(field, number.as_u64().ok_or_else(wrong)?),
+        (FieldKind::F64, Value::Number(number)) => document.add_f64(field, number.as_f64().ok_or_else(wrong)?),
         (FieldKind::Bool, Value::Bool(flag)) => document.add_bool(field, *flag),
         (FieldKind::Date, Value::Number(number)) => {
             let seconds = number.as_i64().ok_or_else(wrong)?;
-            OffsetDateTime::from_unix_timestamp(seconds)
-                .map_err(|_| format!("unix time {seconds} is out of range"))?;
+            OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| format!("unix time {seconds} is out of range"))?;
             document.add_date(field, DateTime::from_timestamp_secs(seconds));
         }
         (FieldKind::Date, Value::String(text)) => {
@@ -198,44 +174,23 @@ mod tests {
         let tags = schema.fields[4].1;
         assert_eq!(parsed.document.get_all(tags).count(), 2);
         let time = schema.fields[3].1;
-        let date = parsed
-            .document
-            .get_first(time)
-            .unwrap()
-            .as_datetime()
-            .unwrap();
+        let date = parsed.document.get_first(time).unwrap().as_datetime().unwrap();
         assert_eq!(date.into_timestamp_secs(), 1_577_934_245);
         let unix = parse_document(&schema, r#"{"id": "x", "time": 1577934245}"#).unwrap();
-        assert_eq!(
-            unix.document.get_first(time).unwrap().as_datetime(),
-            Some(date)
-        );
+        assert_eq!(unix.document.get_first(time).unwrap().as_datetime(), Some(date));
     }
 
     #[test]
     fn names_the_field_and_the_problem() {
-        assert_eq!(
-            error("{\"title\": \"x\"}"),
-            DocumentError::field("id", "the id is missing".into())
-        );
+        assert_eq!(error("{\"title\": \"x\"}"), DocumentError::field("id", "the id is missing".into()));
         assert_eq!(error("{\"id\": \"\"}").field.as_deref(), Some("id"));
         let wrong = error(r#"{"id": "1", "score": "12"}"#);
         assert_eq!(wrong.field.as_deref(), Some("score"));
-        assert_eq!(
-            wrong.message,
-            "expected an integer (i64), found string \"12\""
-        );
+        assert_eq!(wrong.message, "expected an integer (i64), found string \"12\"");
         let negative = error(r#"{"id": "1", "views": -1}"#);
-        assert_eq!(
-            negative.message,
-            "expected a non-negative integer (u64), found number -1"
-        );
+        assert_eq!(negative.message, "expected a non-negative integer (u64), found number -1");
         let date = error(r#"{"id": "1", "time": "yesterday"}"#);
-        assert!(
-            date.message
-                .starts_with("expected an RFC 3339 date, found \"yesterday\""),
-            "{date:?}"
-        );
+        assert!(date.message.starts_with("expected an RFC 3339 date, found \"yesterday\""), "{date:?}");
         let flag = error(r#"{"id": "1", "dead": 1}"#);
         assert_eq!(flag.message, "expected true or false, found number 1");
     }
@@ -244,12 +199,7 @@ mod tests {
     fn rejects_lines_that_are_not_json_objects() {
         assert_eq!(error("[1, 2]").message, "not a JSON object");
         let broken = error("{\"id\": 1,");
-        assert!(
-            broken
-                .message
-                .starts_with("not valid JSON: EOF while parsing"),
-            "{broken:?}"
-        );
+        assert!(broken.message.starts_with("not valid JSON: EOF while parsing"), "{broken:?}");
         assert_eq!(broken.field, None);
     }
 }

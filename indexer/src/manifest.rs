@@ -50,12 +50,7 @@ pub struct Manifest {
 
 impl Manifest {
     /// A manifest for a new document-partitioned index.
-    pub fn new(
-        index_name: &str,
-        schema: SchemaFile,
-        shard_doc_counts: Vec<u64>,
-        generation: u64,
-    ) -> Manifest {
+    pub fn new(index_name: &str, schema: SchemaFile, shard_doc_counts: Vec<u64>, generation: u64) -> Manifest {
         Manifest {
             format_version: FORMAT_VERSION,
             index_name: index_name.to_string(),
@@ -83,11 +78,10 @@ impl Manifest {
                 format!("cannot read {MANIFEST_FILE}: {err}")
             },
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|err| IndexerError::Manifest {
-                path: path.clone(),
-                message: format!("invalid manifest: {err}"),
-            })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|err| IndexerError::Manifest {
+            path: path.clone(),
+            message: format!("invalid manifest: {err}"),
+        })?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(IndexerError::Manifest {
                 path,
@@ -114,8 +108,7 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<(), IndexerError> {
         let path = dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
-        let mut file =
-            File::create(&path).map_err(io_error(format!("creating {}", path.display())))?;
+        let mut file = File::create(&path).map_err(io_error(format!("creating {}", path.display())))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(io_error(format!("writing {}", path.display())))

@@ -62,11 +62,8 @@ pub fn read_documents(
     let result = (|| -> Result<(), IndexerError> {
         for batch in batches {
             let batch = batch?;
-            let parsed: Vec<Option<Result<ParsedDocument, DocumentError>>> = batch
-                .lines
-                .par_iter()
-                .map(|raw| parse_line(schema, raw))
-                .collect();
+            let parsed: Vec<Option<Result<ParsedDocument, DocumentError>>> =
+                batch.lines.par_iter().map(|raw| parse_line(schema, raw)).collect();
             for (offset, outcome) in parsed.into_iter().enumerate() {
                 let Some(outcome) = outcome else { continue };
                 let checked = outcome.and_then(|document| {
@@ -75,10 +72,7 @@ pub fn read_documents(
                     } else {
                         Err(DocumentError {
                             field: Some(schema.id_field_name().to_string()),
-                            message: format!(
-                                "id {:?} appears more than once in the dataset",
-                                document.id
-                            ),
+                            message: format!("id {:?} appears more than once in the dataset", document.id),
                         })
                     }
                 });
@@ -93,11 +87,7 @@ pub fn read_documents(
                     }
                 }
             }
-            progress.update(
-                bytes_read.load(Ordering::Relaxed),
-                report.docs,
-                started.elapsed().as_secs_f64(),
-            );
+            progress.update(bytes_read.load(Ordering::Relaxed), report.docs, started.elapsed().as_secs_f64());
         }
         Ok(())
     })();
@@ -123,22 +113,14 @@ impl ReadReport {
 }
 
 fn line_error(file: &Arc<PathBuf>, line: u64, error: DocumentError) -> LineError {
-    LineError {
-        file: file.as_ref().clone(),
-        line,
-        field: error.field,
-        message: error.message,
-    }
+    LineError { file: file.as_ref().clone(), line, field: error.field, message: error.message }
 }
 
 fn parse_line(schema: &IndexSchema, raw: &[u8]) -> Option<Result<ParsedDocument, DocumentError>> {
     let text = match std::str::from_utf8(raw) {
         Ok(text) => text,
         Err(err) => {
-            return Some(Err(DocumentError {
-                field: None,
-                message: format!("not valid UTF-8 ({err})"),
-            }));
+            return Some(Err(DocumentError { field: None, message: format!("not valid UTF-8 ({err})") }));
         }
     };
     if text.trim().is_empty() {
@@ -150,10 +132,7 @@ fn parse_line(schema: &IndexSchema, raw: &[u8]) -> Option<Result<ParsedDocument,
 fn spawn_reader(
     files: Vec<PathBuf>,
     bytes_read: Arc<AtomicU64>,
-) -> (
-    Receiver<Result<Batch, IndexerError>>,
-    std::thread::JoinHandle<()>,
-) {
+) -> (Receiver<Result<Batch, IndexerError>>, std::thread::JoinHandle<()>) {
     let (sender, receiver) = sync_channel(4);
     let handle = std::thread::Builder::new()
         .name("dataset-reader".into())
@@ -168,20 +147,13 @@ fn spawn_reader(
                     }
                 };
                 let mut line_number = 1u64;
-                let mut batch = Batch {
-                    file: file.clone(),
-                    first_line: 1,
-                    lines: Vec::new(),
-                };
+                let mut batch = Batch { file: file.clone(), first_line: 1, lines: Vec::new() };
                 let mut batch_bytes = 0usize;
                 loop {
                     let mut line = Vec::new();
                     let read = reader
                         .read_until(b'\n', &mut line)
-                        .map_err(io_error(format!(
-                            "{}:{line_number}: reading",
-                            file.display()
-                        )));
+                        .map_err(io_error(format!("{}:{line_number}: reading", file.display())));
                     let read = match read {
                         Ok(read) => read,
                         Err(err) => {
@@ -196,15 +168,8 @@ fn spawn_reader(
                     batch.lines.push(line);
                     line_number += 1;
                     if batch.lines.len() >= BATCH_LINES || batch_bytes >= BATCH_BYTES {
-                        let next = Batch {
-                            file: file.clone(),
-                            first_line: line_number,
-                            lines: Vec::new(),
-                        };
-                        if sender
-                            .send(Ok(std::mem::replace(&mut batch, next)))
-                            .is_err()
-                        {
+                        let next = Batch { file: file.clone(), first_line: line_number, lines: Vec::new() };
+                        if sender.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
                             return;
                         }
                         batch_bytes = 0;

@@ -34,11 +34,7 @@ impl BuildProgress {
     pub fn update(&self, bytes_read: u64, docs: u64, seconds: f64) {
         if let Some(bar) = &self.bar {
             bar.set_position(bytes_read);
-            let rate = if seconds > 0.0 {
-                docs as f64 / seconds
-            } else {
-                0.0
-            };
+            let rate = if seconds > 0.0 { docs as f64 / seconds } else { 0.0 };
             bar.set_message(format!("{docs} docs, {rate:.0} docs/s"));
         }
     }

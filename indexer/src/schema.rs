@@ -18,8 +18,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, NumericOptions,
-    STORED, STRING, Schema, SchemaBuilder, TextFieldIndexing, TextOptions,
+    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, NumericOptions, STORED, STRING, Schema,
+    SchemaBuilder, TextFieldIndexing, TextOptions,
 };
 
 use crate::error::IndexerError;
@@ -120,9 +120,7 @@ impl SchemaFile {
             source,
         })?;
         Self::parse(&text).map_err(|err| match err {
-            IndexerError::Schema(message) => {
-                IndexerError::Schema(format!("{}: {message}", path.display()))
-            }
+            IndexerError::Schema(message) => IndexerError::Schema(format!("{}: {message}", path.display())),
             other => other,
         })
     }
@@ -153,25 +151,17 @@ impl IndexSchema {
                     spec.name
                 ));
             }
-            if fields
-                .iter()
-                .any(|(other, _): &(FieldSpec, Field)| other.name == spec.name)
-            {
+            if fields.iter().any(|(other, _): &(FieldSpec, Field)| other.name == spec.name) {
                 return invalid(format!("field `{}` is declared twice", spec.name));
             }
             if spec.tokenizer.is_some() && spec.kind != FieldKind::Text {
-                return invalid(format!(
-                    "field `{}`: only text fields take a tokenizer",
-                    spec.name
-                ));
+                return invalid(format!("field `{}`: only text fields take a tokenizer", spec.name));
             }
             let field = add_field(&mut builder, spec)?;
             fields.push((spec.clone(), field));
         }
-        let text_fields: Vec<&(FieldSpec, Field)> = fields
-            .iter()
-            .filter(|(spec, _)| spec.kind == FieldKind::Text)
-            .collect();
+        let text_fields: Vec<&(FieldSpec, Field)> =
+            fields.iter().filter(|(spec, _)| spec.kind == FieldKind::Text).collect();
         let default_search_fields = if file.default_search_fields.is_empty() {
             text_fields.iter().map(|(_, field)| *field).collect()
         } else {
@@ -188,13 +178,7 @@ impl IndexSchema {
             }
             chosen
         };
-        Ok(IndexSchema {
-            schema: builder.build(),
-            file,
-            id_field,
-            fields,
-            default_search_fields,
-        })
+        Ok(IndexSchema { schema: builder.build(), file, id_field, fields, default_search_fields })
     }
 
     /// Reads, validates and builds a schema file.
@@ -229,11 +213,7 @@ fn add_field(builder: &mut SchemaBuilder, spec: &FieldSpec) -> Result<Field, Ind
             builder.add_text_field(name, options)
         }
         FieldKind::Keyword => {
-            let options = if spec.stored {
-                STRING | STORED | FAST
-            } else {
-                STRING | FAST
-            };
+            let options = if spec.stored { STRING | STORED | FAST } else { STRING | FAST };
             builder.add_text_field(name, options)
         }
         FieldKind::I64 => builder.add_i64_field(name, numeric_options(spec.stored)),
@@ -241,9 +221,7 @@ fn add_field(builder: &mut SchemaBuilder, spec: &FieldSpec) -> Result<Field, Ind
         FieldKind::F64 => builder.add_f64_field(name, numeric_options(spec.stored)),
         FieldKind::Bool => builder.add_bool_field(name, numeric_options(spec.stored)),
         FieldKind::Date => {
-            let mut options = DateOptions::from(INDEXED)
-                .set_fast()
-                .set_precision(DateTimePrecision::Seconds);
+            let mut options = DateOptions::from(INDEXED).set_fast().set_precision(DateTimePrecision::Seconds);
             if spec.stored {
                 options = options.set_stored();
             }
@@ -255,11 +233,7 @@ fn add_field(builder: &mut SchemaBuilder, spec: &FieldSpec) -> Result<Field, Ind
 
 fn numeric_options(stored: bool) -> NumericOptions {
     let options = NumericOptions::from(INDEXED).set_fast();
-    if stored {
-        options.set_stored()
-    } else {
-        options
-    }
+    if stored { options.set_stored() } else { options }
 }
 
 #[cfg(test)]
@@ -327,33 +301,19 @@ mod tests {
     #[test]
     fn names_what_is_wrong() {
         let unknown_type = error_of("id_field = \"id\"\n[[field]]\nname = \"a\"\ntype = \"txt\"\n");
-        assert!(
-            unknown_type.contains("txt") && unknown_type.contains("line 4"),
-            "{unknown_type}"
-        );
+        assert!(unknown_type.contains("txt") && unknown_type.contains("line 4"), "{unknown_type}");
         let duplicate = error_of(
             "id_field = \"id\"\n[[field]]\nname = \"a\"\ntype = \"text\"\n[[field]]\nname = \"a\"\ntype = \"u64\"\n",
         );
-        assert!(
-            duplicate.contains("field `a` is declared twice"),
-            "{duplicate}"
-        );
+        assert!(duplicate.contains("field `a` is declared twice"), "{duplicate}");
         let id = error_of("id_field = \"id\"\n[[field]]\nname = \"id\"\ntype = \"keyword\"\n");
         assert!(id.contains("field `id` is the id field"), "{id}");
-        let tokenizer = error_of(
-            "id_field = \"id\"\n[[field]]\nname = \"a\"\ntype = \"text\"\ntokenizer = \"klingon\"\n",
-        );
-        assert!(
-            tokenizer.contains("unknown tokenizer `klingon`"),
-            "{tokenizer}"
-        );
-        let default = error_of(
-            "id_field = \"id\"\ndefault_search_fields = [\"n\"]\n[[field]]\nname = \"n\"\ntype = \"u64\"\n",
-        );
-        assert!(
-            default.contains("`n`, which is not a declared text field"),
-            "{default}"
-        );
+        let tokenizer =
+            error_of("id_field = \"id\"\n[[field]]\nname = \"a\"\ntype = \"text\"\ntokenizer = \"klingon\"\n");
+        assert!(tokenizer.contains("unknown tokenizer `klingon`"), "{tokenizer}");
+        let default =
+            error_of("id_field = \"id\"\ndefault_search_fields = [\"n\"]\n[[field]]\nname = \"n\"\ntype = \"u64\"\n");
+        assert!(default.contains("`n`, which is not a declared text field"), "{default}");
         let unknown_key = error_of("id_field = \"id\"\nshards = 3\n");
         assert!(unknown_key.contains("shards"), "{unknown_key}");
         let missing_id = error_of("[[field]]\nname = \"a\"\ntype = \"text\"\n");

@@ -13,10 +13,7 @@ pub const SHARDING_FUNCTION: &str = "jump_consistent_hash(xxh3_64(id))";
 /// Maps a 64-bit key to a bucket in `0..buckets` (Lamping and Veach, "A Fast, Minimal
 /// Memory, Consistent Hash Algorithm", 2014). Panics when `buckets` is zero.
 pub fn jump_consistent_hash(mut key: u64, buckets: u32) -> u32 {
-    assert!(
-        buckets > 0,
-        "jump consistent hash needs at least one bucket"
-    );
+    assert!(buckets > 0, "jump consistent hash needs at least one bucket");
     let mut bucket: i64 = -1;
     let mut next: i64 = 0;
     while next < i64::from(buckets) {
@@ -70,11 +67,7 @@ mod tests {
             ("", 3, 0),
         ];
         for (id, shards, expected) in golden {
-            assert_eq!(
-                shard_for_id(id, shards),
-                expected,
-                "id {id:?} over {shards} shards"
-            );
+            assert_eq!(shard_for_id(id, shards), expected, "id {id:?} over {shards} shards");
         }
     }
 
@@ -90,10 +83,7 @@ mod tests {
         for (shard, count) in counts.iter().enumerate() {
             let deviation = (i64::from(*count) - i64::from(expected)).abs();
             // 5 standard deviations of a binomial(80000, 1/8) is about 470.
-            assert!(
-                deviation < 470,
-                "shard {shard} holds {count}, expected about {expected}"
-            );
+            assert!(deviation < 470, "shard {shard} holds {count}, expected about {expected}");
         }
     }
 
@@ -114,11 +104,7 @@ mod tests {
             }
             let expected = f64::from(docs) / f64::from(n + 1);
             let ratio = f64::from(moved) / expected;
-            assert!(
-                (0.95..1.05).contains(&ratio),
-                "{n}->{}: moved {moved}, expected about {expected}",
-                n + 1
-            );
+            assert!((0.95..1.05).contains(&ratio), "{n}->{}: moved {moved}, expected about {expected}", n + 1);
         }
     }
 }

@@ -25,21 +25,14 @@ impl Dataset {
     /// Lists the dataset at `path`: the file itself, or every non-hidden file in the
     /// directory (not recursive), sorted by name.
     pub fn open(path: &Path) -> Result<Dataset, IndexerError> {
-        let metadata = std::fs::metadata(path)
-            .map_err(io_error(format!("reading dataset {}", path.display())))?;
+        let metadata = std::fs::metadata(path).map_err(io_error(format!("reading dataset {}", path.display())))?;
         let mut files = Vec::new();
         if metadata.is_dir() {
-            let entries =
-                std::fs::read_dir(path).map_err(io_error(format!("listing {}", path.display())))?;
+            let entries = std::fs::read_dir(path).map_err(io_error(format!("listing {}", path.display())))?;
             for entry in entries {
                 let entry = entry.map_err(io_error(format!("listing {}", path.display())))?;
                 let hidden = entry.file_name().to_string_lossy().starts_with('.');
-                if !hidden
-                    && entry
-                        .file_type()
-                        .map(|kind| kind.is_file())
-                        .unwrap_or(false)
-                {
+                if !hidden && entry.file_type().map(|kind| kind.is_file()).unwrap_or(false) {
                     files.push(entry.path());
                 }
             }
@@ -52,9 +45,7 @@ impl Dataset {
         }
         let mut total_bytes = 0;
         for file in &files {
-            total_bytes += std::fs::metadata(file)
-                .map_err(io_error(format!("reading {}", file.display())))?
-                .len();
+            total_bytes += std::fs::metadata(file).map_err(io_error(format!("reading {}", file.display())))?.len();
         }
         Ok(Dataset { files, total_bytes })
     }
@@ -62,26 +53,12 @@ impl Dataset {
 
 /// Opens one dataset file for reading lines, decompressing gzip and zstd. Every byte read
 /// from disk is added to `bytes_read`.
-pub fn open_lines(
-    path: &Path,
-    bytes_read: Arc<AtomicU64>,
-) -> Result<Box<dyn BufRead + Send>, IndexerError> {
+pub fn open_lines(path: &Path, bytes_read: Arc<AtomicU64>) -> Result<Box<dyn BufRead + Send>, IndexerError> {
     let file = File::open(path).map_err(io_error(format!("opening {}", path.display())))?;
-    let mut counted = BufReader::with_capacity(
-        1 << 16,
-        CountingReader {
-            inner: file,
-            bytes_read,
-        },
-    );
-    let head = counted
-        .fill_buf()
-        .map_err(io_error(format!("reading {}", path.display())))?;
+    let mut counted = BufReader::with_capacity(1 << 16, CountingReader { inner: file, bytes_read });
+    let head = counted.fill_buf().map_err(io_error(format!("reading {}", path.display())))?;
     let reader: Box<dyn BufRead + Send> = if head.starts_with(&GZIP_MAGIC) {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::bufread::MultiGzDecoder::new(counted),
-        ))
+        Box::new(BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(counted)))
     } else if head.starts_with(&ZSTD_MAGIC) {
         let decoder = zstd::stream::read::Decoder::with_buffer(counted)
             .map_err(io_error(format!("opening zstd stream {}", path.display())))?;
@@ -113,10 +90,7 @@ mod tests {
 
     fn read_all(path: &Path) -> String {
         let mut text = String::new();
-        open_lines(path, Arc::default())
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
+        open_lines(path, Arc::default()).unwrap().read_to_string(&mut text).unwrap();
         text
     }
 
@@ -128,11 +102,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(content.as_bytes()).unwrap();
         std::fs::write(dir.path().join("b.jsonl.gz"), gz.finish().unwrap()).unwrap();
-        std::fs::write(
-            dir.path().join("c.jsonl.zst"),
-            zstd::encode_all(content.as_bytes(), 1).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("c.jsonl.zst"), zstd::encode_all(content.as_bytes(), 1).unwrap()).unwrap();
         std::fs::write(dir.path().join(".hidden"), "ignored").unwrap();
         let dataset = Dataset::open(dir.path()).unwrap();
         assert_eq!(dataset.files.len(), 3);
@@ -145,9 +115,6 @@ mod tests {
     fn an_empty_directory_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let err = Dataset::open(dir.path()).unwrap_err();
-        assert!(
-            err.to_string().starts_with("no documents found in"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("no documents found in"), "{err}");
     }
 }

@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use fanout_indexer::manifest::shard_dir;
-use fanout_indexer::{
-    BuildOptions, IndexSchema, IndexerError, Manifest, SchemaFile, build_index, shard_for_id,
-};
+use fanout_indexer::{BuildOptions, IndexSchema, IndexerError, Manifest, SchemaFile, build_index, shard_for_id};
 use tantivy::Index;
 
 const SCHEMA: &str = r#"
@@ -24,30 +22,15 @@ fn schema() -> IndexSchema {
 }
 
 fn options(shards: u32) -> BuildOptions {
-    BuildOptions {
-        shards,
-        index_name: "test".into(),
-        threads: 2,
-        progress: false,
-        ..BuildOptions::default()
-    }
+    BuildOptions { shards, index_name: "test".into(), threads: 2, progress: false, ..BuildOptions::default() }
 }
 
 fn lines(count: usize) -> String {
-    (0..count)
-        .map(|i| {
-            format!("{{\"id\": \"doc-{i}\", \"title\": \"title number {i}\", \"score\": {i}}}\n")
-        })
-        .collect()
+    (0..count).map(|i| format!("{{\"id\": \"doc-{i}\", \"title\": \"title number {i}\", \"score\": {i}}}\n")).collect()
 }
 
 fn shard_docs(index: &Path, shard: u32) -> u64 {
-    Index::open_in_dir(shard_dir(index, shard))
-        .unwrap()
-        .reader()
-        .unwrap()
-        .searcher()
-        .num_docs()
+    Index::open_in_dir(shard_dir(index, shard)).unwrap().reader().unwrap().searcher().num_docs()
 }
 
 #[test]
@@ -89,22 +72,13 @@ fn a_bad_line_names_file_line_and_field_and_keeps_the_previous_index() {
     assert!(matches!(err, IndexerError::Line(_)), "{err:?}");
     let message = err.to_string();
     assert!(
-        message.ends_with(
-            "data.jsonl:4001: field `score`: expected an integer (i64), found string \"high\""
-        ),
+        message.ends_with("data.jsonl:4001: field `score`: expected an integer (i64), found string \"high\""),
         "{message}"
     );
     assert_eq!(Manifest::read(&out).unwrap(), before);
     assert_eq!(shard_docs(&out, 0) + shard_docs(&out, 1), 100);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(
-        leftovers.len(),
-        2,
-        "the staging directory is removed: {leftovers:?}"
-    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "the staging directory is removed: {leftovers:?}");
 }
 
 #[test]
@@ -112,31 +86,15 @@ fn skip_errors_counts_and_reports_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data.jsonl");
     let mut text = lines(10);
-    text.push_str(
-        "not json\n\n{\"title\": \"no id\"}\n{\"id\": \"doc-3\", \"title\": \"again\"}\n",
-    );
+    text.push_str("not json\n\n{\"title\": \"no id\"}\n{\"id\": \"doc-3\", \"title\": \"again\"}\n");
     std::fs::write(&data, text).unwrap();
-    let options = BuildOptions {
-        skip_errors: true,
-        ..options(2)
-    };
+    let options = BuildOptions { skip_errors: true, ..options(2) };
     let summary = build_index(&data, &schema(), &dir.path().join("index"), &options).unwrap();
     assert_eq!(summary.docs, 10);
     assert_eq!(summary.skipped, 3);
-    let reported: Vec<(u64, Option<String>)> = summary
-        .first_errors
-        .iter()
-        .map(|e| (e.line, e.field.clone()))
-        .collect();
-    assert_eq!(
-        reported,
-        vec![(11, None), (13, Some("id".into())), (14, Some("id".into()))]
-    );
-    assert!(
-        summary.first_errors[2]
-            .message
-            .contains("appears more than once")
-    );
+    let reported: Vec<(u64, Option<String>)> = summary.first_errors.iter().map(|e| (e.line, e.field.clone())).collect();
+    assert_eq!(reported, vec![(11, None), (13, Some("id".into())), (14, Some("id".into()))]);
+    assert!(summary.first_errors[2].message.contains("appears more than once"));
 }
 
 #[test]
@@ -149,10 +107,7 @@ fn refuses_to_replace_a_directory_that_is_not_an_index() {
     std::fs::write(out.join("notes.txt"), "keep me").unwrap();
     let err = build_index(&data, &schema(), &out, &options(1)).unwrap_err();
     assert!(err.to_string().contains("not a fanout index"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
-        "keep me"
-    );
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "keep me");
 }
 
 #[test]

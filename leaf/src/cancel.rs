@@ -26,9 +26,7 @@ impl CancelFlag {
     /// A guard that raises the flag when dropped, unless disarmed: held by the request
     /// future so that dropping the future (client gone, hedge lost) cancels the work.
     pub fn guard(&self) -> CancelOnDrop {
-        CancelOnDrop {
-            flag: Some(self.clone()),
-        }
+        CancelOnDrop { flag: Some(self.clone()) }
     }
 }
 
@@ -68,11 +66,7 @@ impl<C> CancellableCollector<C> {
     }
 
     fn check(&self) -> tantivy::Result<()> {
-        if self.flag.is_cancelled() {
-            Err(TantivyError::InternalError(CANCELLED.into()))
-        } else {
-            Ok(())
-        }
+        if self.flag.is_cancelled() { Err(TantivyError::InternalError(CANCELLED.into())) } else { Ok(()) }
     }
 }
 
@@ -84,11 +78,7 @@ impl<C: Collector> Collector for CancellableCollector<C> {
         self.inner.check_schema(schema)
     }
 
-    fn for_segment(
-        &self,
-        segment_ord: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<C::Child> {
+    fn for_segment(&self, segment_ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<C::Child> {
         self.check()?;
         self.inner.for_segment(segment_ord, segment)
     }
@@ -97,10 +87,7 @@ impl<C: Collector> Collector for CancellableCollector<C> {
         self.inner.requires_scoring()
     }
 
-    fn merge_fruits(
-        &self,
-        fruits: Vec<<C::Child as SegmentCollector>::Fruit>,
-    ) -> tantivy::Result<C::Fruit> {
+    fn merge_fruits(&self, fruits: Vec<<C::Child as SegmentCollector>::Fruit>) -> tantivy::Result<C::Fruit> {
         self.check()?;
         self.inner.merge_fruits(fruits)
     }

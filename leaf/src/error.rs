@@ -14,6 +14,9 @@ pub enum LeafError {
     /// The search pool's queue is full.
     #[error("search queue is full ({0} searches waiting)")]
     Overloaded(usize),
+    /// A fault injected on purpose (tests and benchmarks).
+    #[error("injected fault")]
+    Injected,
     /// The caller went away or its deadline passed before the work was done.
     #[error("search cancelled")]
     Cancelled,
@@ -33,6 +36,7 @@ impl From<LeafError> for Status {
             LeafError::NotFound(_) => Status::not_found(message),
             LeafError::Overloaded(_) => Status::resource_exhausted(message),
             LeafError::Cancelled => Status::cancelled(message),
+            LeafError::Injected => Status::unavailable(message),
             LeafError::Open(_) | LeafError::Tantivy(_) => Status::internal(message),
         }
     }

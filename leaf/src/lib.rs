@@ -5,21 +5,25 @@
 //! would, and fetches stored fields of the final page (Fetch).
 //!
 //! # Layout
-//! - [`server`]: [`Leaf::open`] and [`Leaf::serve`]: the gRPC server, health, reflection.
+//! - [`server`]: [`Leaf::open`] and [`Leaf::serve`]: gRPC, health, reflection and `/metrics`.
 //! - [`service`]: the tonic adapter from requests to the shard.
 //! - [`shard`]: the opened shard: parse, search, statistics, fetch, info.
 //! - [`statistics`]: global BM25 statistics received from the root.
+//! - [`faults`]: fault injection for tests and benchmarks (off by default).
 //! - [`pool`]: the bounded thread pool all tantivy work runs on.
 //! - [`cancel`]: cancel flags and the collector that honours them between segments.
+//! - [`telemetry`]: the process's Prometheus recorder.
 //! - [`error`]: the crate's error type and its gRPC status mapping.
 
 pub mod cancel;
 pub mod error;
+pub mod faults;
 pub mod pool;
 pub mod server;
 pub mod service;
 pub mod shard;
 pub mod statistics;
+pub mod telemetry;
 
 pub use error::LeafError;
 pub use server::{Leaf, LeafConfig};

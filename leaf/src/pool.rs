@@ -14,21 +14,19 @@ pub struct SearchPool {
     pool: rayon::ThreadPool,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    shard: String,
 }
 
 impl SearchPool {
-    /// A pool of `threads` threads that refuses work once `max_waiting` jobs wait.
-    pub fn new(threads: usize, max_waiting: usize) -> SearchPool {
+    /// A pool of `threads` threads that refuses work once `max_waiting` jobs wait; its
+    /// metrics carry the label `shard`.
+    pub fn new(threads: usize, max_waiting: usize, shard: u32) -> SearchPool {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("search-{i}"))
             .build()
             .expect("building the search pool");
-        SearchPool {
-            pool,
-            waiting: Arc::default(),
-            max_waiting,
-        }
+        SearchPool { pool, waiting: Arc::default(), max_waiting, shard: shard.to_string() }
     }
 
     /// Runs `work` on the pool and waits for it. If the returned future is dropped
@@ -49,16 +47,27 @@ impl SearchPool {
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let queued_at = Instant::now();
         let counter = self.waiting.clone();
+        let shard = self.shard.clone();
         self.pool.spawn(move || {
             counter.fetch_sub(1, Ordering::Relaxed);
             let queue_wait = queued_at.elapsed();
+            metrics::histogram!("fanout_leaf_queue_wait_seconds", "shard" => shard.clone())
+                .record(queue_wait.as_secs_f64());
             if flag.is_cancelled() || sender.is_closed() {
-                tracing::debug!(name, ?queue_wait, "skipped: caller gone");
+                metrics::counter!("fanout_leaf_cancellations_total", "shard" => shard, "stage" => "queued")
+                    .increment(1);
                 return;
             }
             let started = Instant::now();
             let result = work(&flag);
-            tracing::debug!(name, ?queue_wait, run_time = ?started.elapsed(), ok = result.is_ok(), "ran");
+            let run_time = started.elapsed();
+            metrics::histogram!("fanout_leaf_run_seconds", "shard" => shard.clone(), "rpc" => name)
+                .record(run_time.as_secs_f64());
+            if matches!(result, Err(LeafError::Cancelled)) {
+                metrics::counter!("fanout_leaf_cancellations_total", "shard" => shard, "stage" => "running")
+                    .increment(1);
+            }
+            tracing::trace!(name, ?queue_wait, ?run_time, ok = result.is_ok(), "ran");
             let _ = sender.send(result);
         });
         let result = receiver.await.map_err(|_| LeafError::Cancelled)?;
@@ -77,7 +86,7 @@ mod tests {
 
     #[tokio::test]
     async fn work_whose_caller_has_gone_is_skipped() {
-        let pool = Arc::new(SearchPool::new(1, 8));
+        let pool = Arc::new(SearchPool::new(1, 8, 0));
         let (release, blocked) = mpsc::channel::<()>();
         let (started, first_running) = tokio::sync::oneshot::channel();
         let first_pool = pool.clone();
@@ -98,11 +107,7 @@ mod tests {
             witness.store(true, Ordering::SeqCst);
             Ok(())
         });
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), second)
-                .await
-                .is_err()
-        );
+        assert!(tokio::time::timeout(Duration::from_millis(20), second).await.is_err());
         release.send(()).unwrap();
         first.await.unwrap().unwrap();
         // Whatever runs next on the single thread runs after the abandoned job's turn.
@@ -112,7 +117,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_is_refused() {
-        let pool = SearchPool::new(1, 0);
+        let pool = SearchPool::new(1, 0, 0);
         let refused = pool.run("any", |_| Ok(())).await.unwrap_err();
         assert!(matches!(refused, LeafError::Overloaded(0)), "{refused:?}");
     }

@@ -1,20 +1,25 @@
-//! Running a leaf: the gRPC server with health checking and reflection, on a listener
-//! the caller binds, until a shutdown future completes.
+//! Running a leaf: gRPC (`fanout.v1.Leaf`, `fanout.v1.LeafAdmin`, health, reflection) and
+//! HTTP `GET /metrics` on one listener the caller binds, until a shutdown future completes.
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use fanout_proto::FILE_DESCRIPTOR_SET;
+use fanout_proto::v1::Faults;
+use fanout_proto::v1::leaf_admin_server::LeafAdminServer;
 use fanout_proto::v1::leaf_server::LeafServer;
 use tokio::net::TcpListener;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 
 use crate::error::LeafError;
+use crate::faults::FaultInjector;
 use crate::pool::SearchPool;
-use crate::service::LeafService;
+use crate::service::{LeafAdminService, LeafService};
 use crate::shard::Shard;
+use crate::telemetry;
 
 /// What a leaf serves and how.
 #[derive(Clone, Debug)]
@@ -27,18 +32,19 @@ pub struct LeafConfig {
     pub threads: usize,
     /// Searches that may wait for a thread before new ones are refused.
     pub max_queue: usize,
+    /// Faults to inject from the start (tests and benchmarks only).
+    pub faults: Faults,
 }
 
 impl LeafConfig {
-    /// Serves shard `shard` of `index_dir` with default pool sizes.
+    /// Serves shard `shard` of `index_dir` with default pool sizes and no faults.
     pub fn new(index_dir: impl Into<PathBuf>, shard: u32) -> LeafConfig {
         LeafConfig {
             index_dir: index_dir.into(),
             shard,
-            threads: std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2),
+            threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             max_queue: 256,
+            faults: Faults::default(),
         }
     }
 }
@@ -46,39 +52,43 @@ impl LeafConfig {
 /// A shard opened and ready to serve, before any port is bound.
 pub struct Leaf {
     service: LeafService,
+    admin: LeafAdminService,
 }
 
 impl Leaf {
     /// Opens the shard; fails with a clear error when it is not a servable shard.
     pub fn open(config: &LeafConfig) -> Result<Leaf, LeafError> {
         let shard = Arc::new(Shard::open(&config.index_dir, config.shard)?);
-        let pool = Arc::new(SearchPool::new(config.threads, config.max_queue));
-        Ok(Leaf {
-            service: LeafService::new(shard, pool),
-        })
+        let pool = Arc::new(SearchPool::new(config.threads, config.max_queue, config.shard));
+        let faults = Arc::new(FaultInjector::new(config.faults)?);
+        telemetry::prometheus();
+        Ok(Leaf { service: LeafService::new(shard, pool, faults.clone()), admin: LeafAdminService::new(faults) })
     }
 
-    /// Serves `fanout.v1.Leaf`, gRPC health and reflection on `listener` until
-    /// `shutdown` completes; in-flight requests then finish before this returns.
+    /// Serves until `shutdown` completes; in-flight requests then finish before this
+    /// returns. gRPC and `/metrics` share the port (HTTP/2 for gRPC, HTTP/1 for curl).
     pub async fn serve(
         self,
         listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send,
-    ) -> Result<(), tonic::transport::Error> {
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<LeafServer<LeafService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .build_v1()
             .expect("the descriptor set is valid");
-        // tonic ignores Server::tcp_nodelay for an incoming stream; set it on the stream
-        // itself, or every response waits ~40 ms for Nagle's algorithm.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        Server::builder()
+        let mut routes = Routes::builder();
+        routes
             .add_service(health_service)
             .add_service(reflection)
             .add_service(LeafServer::new(self.service))
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
+            .add_service(LeafAdminServer::new(self.admin));
+        let app = routes.routes().into_axum_router().route("/metrics", get(|| async { telemetry::render() }));
+        // Without TCP_NODELAY every small response waits ~40 ms for Nagle's algorithm.
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
 }

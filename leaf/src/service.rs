@@ -1,14 +1,18 @@
-//! The tonic adapter: `fanout.v1.Leaf` requests to the shard, through the search pool.
+//! The tonic adapters: `fanout.v1.Leaf` requests to the shard through the search pool,
+//! and `fanout.v1.LeafAdmin` to the fault injector.
 
 use std::sync::Arc;
 
+use fanout_proto::v1::leaf_admin_server::LeafAdmin;
 use fanout_proto::v1::leaf_server::Leaf;
 use fanout_proto::v1::{
-    FetchRequest, FetchResponse, InfoRequest, InfoResponse, LeafSearchRequest, LeafSearchResponse,
-    StatsRequest, StatsResponse,
+    Faults, FetchRequest, FetchResponse, GetFaultsRequest, InfoRequest, InfoResponse, LeafSearchRequest,
+    LeafSearchResponse, StatsRequest, StatsResponse,
 };
 use tonic::{Request, Response, Status};
 
+use crate::error::LeafError;
+use crate::faults::FaultInjector;
 use crate::pool::SearchPool;
 use crate::shard::Shard;
 
@@ -17,51 +21,84 @@ use crate::shard::Shard;
 pub struct LeafService {
     shard: Arc<Shard>,
     pool: Arc<SearchPool>,
+    faults: Arc<FaultInjector>,
 }
 
 impl LeafService {
-    /// A service for `shard`, running its tantivy work on `pool`.
-    pub fn new(shard: Arc<Shard>, pool: Arc<SearchPool>) -> LeafService {
-        LeafService { shard, pool }
+    /// A service for `shard`, running its tantivy work on `pool`, with `faults` injected
+    /// into searches.
+    pub fn new(shard: Arc<Shard>, pool: Arc<SearchPool>, faults: Arc<FaultInjector>) -> LeafService {
+        LeafService { shard, pool, faults }
+    }
+
+    fn count<T>(&self, rpc: &'static str, result: &Result<T, LeafError>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(LeafError::InvalidArgument(_)) => "invalid_argument",
+            Err(LeafError::NotFound(_)) => "not_found",
+            Err(LeafError::Overloaded(_)) => "overloaded",
+            Err(LeafError::Cancelled) => "cancelled",
+            Err(LeafError::Injected) => "injected",
+            Err(LeafError::Open(_) | LeafError::Tantivy(_)) => "internal",
+        };
+        metrics::counter!("fanout_leaf_requests_total", "shard" => self.shard.shard_id().to_string(), "rpc" => rpc, "outcome" => outcome)
+            .increment(1);
+    }
+}
+
+/// Serves `fanout.v1.LeafAdmin`: fault injection for tests and benchmarks.
+#[derive(Clone)]
+pub struct LeafAdminService {
+    faults: Arc<FaultInjector>,
+}
+
+impl LeafAdminService {
+    /// An admin service changing `faults`.
+    pub fn new(faults: Arc<FaultInjector>) -> LeafAdminService {
+        LeafAdminService { faults }
+    }
+}
+
+#[tonic::async_trait]
+impl LeafAdmin for LeafAdminService {
+    async fn set_faults(&self, request: Request<Faults>) -> Result<Response<Faults>, Status> {
+        let faults = self.faults.set(request.into_inner())?;
+        tracing::warn!(?faults, "fault injection changed");
+        Ok(Response::new(faults))
+    }
+
+    async fn get_faults(&self, _: Request<GetFaultsRequest>) -> Result<Response<Faults>, Status> {
+        Ok(Response::new(self.faults.get()))
     }
 }
 
 #[tonic::async_trait]
 impl Leaf for LeafService {
-    async fn search(
-        &self,
-        request: Request<LeafSearchRequest>,
-    ) -> Result<Response<LeafSearchResponse>, Status> {
+    async fn search(&self, request: Request<LeafSearchRequest>) -> Result<Response<LeafSearchResponse>, Status> {
         let request = request.into_inner();
         let shard = self.shard.clone();
-        let response = self
-            .pool
-            .run("search", move |cancel| shard.search(&request, cancel))
-            .await?;
-        Ok(Response::new(response))
+        let result = match self.faults.before_search(shard.shard_id()).await {
+            Ok(()) => self.pool.run("search", move |cancel| shard.search(&request, cancel)).await,
+            Err(injected) => Err(injected),
+        };
+        self.count("search", &result);
+        Ok(Response::new(result?))
     }
 
-    async fn fetch(
-        &self,
-        request: Request<FetchRequest>,
-    ) -> Result<Response<FetchResponse>, Status> {
+    async fn fetch(&self, request: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
         let request = request.into_inner();
         let shard = self.shard.clone();
-        let response = self
-            .pool
-            .run("fetch", move |cancel| shard.fetch(&request, cancel))
-            .await?;
-        Ok(Response::new(response))
+        let result = self.pool.run("fetch", move |cancel| shard.fetch(&request, cancel)).await;
+        self.count("fetch", &result);
+        Ok(Response::new(result?))
     }
 
-    async fn stats(
-        &self,
-        request: Request<StatsRequest>,
-    ) -> Result<Response<StatsResponse>, Status> {
+    async fn stats(&self, request: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
         let query = request.into_inner().query;
         let shard = self.shard.clone();
-        let response = self.pool.run("stats", move |_| shard.stats(&query)).await?;
-        Ok(Response::new(response))
+        let result = self.pool.run("stats", move |_| shard.stats(&query)).await;
+        self.count("stats", &result);
+        Ok(Response::new(result?))
     }
 
     async fn info(&self, _: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use fanout_indexer::manifest::shard_dir;
 use fanout_indexer::{FieldKind, IndexSchema, Manifest};
 use fanout_proto::v1::{
-    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, InfoResponse,
-    LeafSearchRequest, LeafSearchResponse, ScoredDoc, StatsResponse,
+    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, InfoResponse, LeafSearchRequest,
+    LeafSearchResponse, ScoredDoc, StatsResponse,
 };
 use serde_json::{Map, Value as Json};
 use tantivy::collector::{Collector, Count, TopDocs};
@@ -48,21 +48,16 @@ impl Shard {
             )));
         }
         let dir = shard_dir(index_dir, shard_id);
-        let index = Index::open_in_dir(&dir).map_err(|err| {
-            LeafError::Open(format!("{} is not a tantivy index: {err}", dir.display()))
-        })?;
-        let schema = IndexSchema::build(manifest.schema.clone())
-            .map_err(|err| LeafError::Open(err.to_string()))?;
+        let index = Index::open_in_dir(&dir)
+            .map_err(|err| LeafError::Open(format!("{} is not a tantivy index: {err}", dir.display())))?;
+        let schema = IndexSchema::build(manifest.schema.clone()).map_err(|err| LeafError::Open(err.to_string()))?;
         if index.schema() != schema.schema {
             return Err(LeafError::Open(format!(
                 "the schema of {} differs from the one in fanout.json",
                 dir.display()
             )));
         }
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let num_docs = reader.searcher().num_docs();
         let expected = manifest.shard_doc_counts[shard_id as usize];
         if num_docs != expected {
@@ -72,21 +67,9 @@ impl Shard {
             )));
         }
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
-        let text_fields = schema
-            .fields
-            .iter()
-            .filter(|(spec, _)| spec.kind == FieldKind::Text)
-            .map(|(_, field)| *field)
-            .collect();
-        Ok(Shard {
-            shard_id,
-            dir,
-            manifest,
-            schema,
-            reader,
-            parser,
-            text_fields,
-        })
+        let text_fields =
+            schema.fields.iter().filter(|(spec, _)| spec.kind == FieldKind::Text).map(|(_, field)| *field).collect();
+        Ok(Shard { shard_id, dir, manifest, schema, reader, parser, text_fields })
     }
 
     /// This shard's number.
@@ -119,72 +102,42 @@ impl Shard {
     pub fn stats(&self, query: &str) -> Result<StatsResponse, LeafError> {
         let query = self.parse_query(query)?;
         let share = local_statistics(&self.searcher(), query.as_ref(), &self.text_fields)?;
-        Ok(StatsResponse {
-            generation: self.manifest.generation,
-            ..share
-        })
+        Ok(StatsResponse { generation: self.manifest.generation, ..share })
     }
 
     /// The top `offset + limit` hits of a query (the first `offset` skipped) and the
     /// number of matching documents, scored with the request's global statistics.
-    pub fn search(
-        &self,
-        request: &LeafSearchRequest,
-        cancel: &CancelFlag,
-    ) -> Result<LeafSearchResponse, LeafError> {
+    pub fn search(&self, request: &LeafSearchRequest, cancel: &CancelFlag) -> Result<LeafSearchResponse, LeafError> {
         let wanted = request.offset.saturating_add(request.limit);
         if wanted > MAX_HITS {
-            return Err(LeafError::InvalidArgument(format!(
-                "offset + limit must be at most {MAX_HITS}, got {wanted}"
-            )));
+            return Err(LeafError::InvalidArgument(format!("offset + limit must be at most {MAX_HITS}, got {wanted}")));
         }
         let query = self.parse_query(&request.query)?;
         let searcher = self.searcher();
-        let statistics = request
-            .stats
-            .as_ref()
-            .map(|stats| GlobalStatistics::decode(stats, &searcher))
-            .transpose()?;
+        let statistics = request.stats.as_ref().map(|stats| GlobalStatistics::decode(stats, &searcher)).transpose()?;
         let statistics = statistics.as_ref();
         let (hits, total_hits) = if request.limit == 0 {
-            let count = collect(
-                &searcher,
-                query.as_ref(),
-                &CancellableCollector::new(Count, cancel.clone()),
-                statistics,
-            )?;
+            let count =
+                collect(&searcher, query.as_ref(), &CancellableCollector::new(Count, cancel.clone()), statistics)?;
             (Vec::new(), count)
         } else {
-            let top = TopDocs::with_limit(request.limit as usize)
-                .and_offset(request.offset as usize)
-                .order_by_score();
+            let top = TopDocs::with_limit(request.limit as usize).and_offset(request.offset as usize).order_by_score();
             let collector = CancellableCollector::new((top, Count), cancel.clone());
             let (top, count) = collect(&searcher, query.as_ref(), &collector, statistics)?;
             let hits = top
                 .into_iter()
                 .map(|(score, address)| ScoredDoc {
                     score,
-                    address: Some(WireAddress {
-                        segment_ord: address.segment_ord,
-                        doc_id: address.doc_id,
-                    }),
+                    address: Some(WireAddress { segment_ord: address.segment_ord, doc_id: address.doc_id }),
                 })
                 .collect();
             (hits, count)
         };
-        Ok(LeafSearchResponse {
-            hits,
-            total_hits: total_hits as u64,
-            generation: self.manifest.generation,
-        })
+        Ok(LeafSearchResponse { hits, total_hits: total_hits as u64, generation: self.manifest.generation })
     }
 
     /// The id and requested stored fields of documents found by an earlier search.
-    pub fn fetch(
-        &self,
-        request: &FetchRequest,
-        cancel: &CancelFlag,
-    ) -> Result<FetchResponse, LeafError> {
+    pub fn fetch(&self, request: &FetchRequest, cancel: &CancelFlag) -> Result<FetchResponse, LeafError> {
         if request.generation != 0 && request.generation != self.manifest.generation {
             return Err(LeafError::InvalidArgument(format!(
                 "the addresses are from generation {} but this shard serves generation {}",
@@ -200,17 +153,10 @@ impl Shard {
             }
             let address = self.check_address(&searcher, address)?;
             let document: TantivyDocument = searcher.doc(address)?;
-            let id = document
-                .get_first(self.schema.id_field)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
+            let id = document.get_first(self.schema.id_field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
             let mut object = Map::new();
             for (name, field, kind) in &fields {
-                let mut values: Vec<Json> = document
-                    .get_all(*field)
-                    .filter_map(|v| to_json(v, *kind))
-                    .collect();
+                let mut values: Vec<Json> = document.get_all(*field).filter_map(|v| to_json(v, *kind)).collect();
                 match values.len() {
                     0 => {}
                     1 => {
@@ -221,18 +167,12 @@ impl Shard {
                     }
                 }
             }
-            docs.push(FetchedDoc {
-                id,
-                fields_json: Json::Object(object).to_string(),
-            });
+            docs.push(FetchedDoc { id, fields_json: Json::Object(object).to_string() });
         }
         Ok(FetchResponse { docs })
     }
 
-    fn fields_to_return(
-        &self,
-        names: &[String],
-    ) -> Result<Vec<(String, Field, FieldKind)>, LeafError> {
+    fn fields_to_return(&self, names: &[String]) -> Result<Vec<(String, Field, FieldKind)>, LeafError> {
         let stored = |spec: &fanout_indexer::schema::FieldSpec| spec.stored;
         if names.is_empty() {
             return Ok(self
@@ -245,32 +185,15 @@ impl Shard {
         }
         names
             .iter()
-            .map(|name| {
-                match self
-                    .schema
-                    .fields
-                    .iter()
-                    .find(|(spec, _)| &spec.name == name)
-                {
-                    Some((spec, field)) if stored(spec) => {
-                        Ok((spec.name.clone(), *field, spec.kind))
-                    }
-                    Some(_) => Err(LeafError::InvalidArgument(format!(
-                        "field `{name}` is not stored"
-                    ))),
-                    None => Err(LeafError::InvalidArgument(format!(
-                        "unknown field `{name}`"
-                    ))),
-                }
+            .map(|name| match self.schema.fields.iter().find(|(spec, _)| &spec.name == name) {
+                Some((spec, field)) if stored(spec) => Ok((spec.name.clone(), *field, spec.kind)),
+                Some(_) => Err(LeafError::InvalidArgument(format!("field `{name}` is not stored"))),
+                None => Err(LeafError::InvalidArgument(format!("unknown field `{name}`"))),
             })
             .collect()
     }
 
-    fn check_address(
-        &self,
-        searcher: &Searcher,
-        address: &WireAddress,
-    ) -> Result<DocAddress, LeafError> {
+    fn check_address(&self, searcher: &Searcher, address: &WireAddress) -> Result<DocAddress, LeafError> {
         let segments = searcher.segment_readers();
         match segments.get(address.segment_ord as usize) {
             Some(segment) if address.doc_id < segment.max_doc() => {
@@ -291,8 +214,7 @@ impl Shard {
             shard_count: self.manifest.shard_count,
             num_docs: self.searcher().num_docs(),
             generation: self.manifest.generation,
-            schema_json: serde_json::to_string(&self.manifest.schema)
-                .expect("a schema always serializes"),
+            schema_json: serde_json::to_string(&self.manifest.schema).expect("a schema always serializes"),
             layout: "document".into(),
         }
     }
@@ -309,13 +231,7 @@ fn collect<C: Collector>(
         Some(statistics) => searcher.search_with_statistics_provider(query, collector, statistics),
         None => searcher.search(query, collector),
     };
-    result.map_err(|err| {
-        if is_cancellation(&err) {
-            LeafError::Cancelled
-        } else {
-            err.into()
-        }
-    })
+    result.map_err(|err| if is_cancellation(&err) { LeafError::Cancelled } else { err.into() })
 }
 
 fn to_json<'a>(value: impl tantivy::schema::Value<'a>, kind: FieldKind) -> Option<Json> {

@@ -74,17 +74,9 @@ pub fn local_statistics(
     terms.dedup();
     let mut doc_freqs = Vec::with_capacity(terms.len());
     for term in terms {
-        doc_freqs.push(TermDocFreq {
-            doc_freq: searcher.doc_freq(&term)?,
-            term: encode_term(&term),
-        });
+        doc_freqs.push(TermDocFreq { doc_freq: searcher.doc_freq(&term)?, term: encode_term(&term) });
     }
-    Ok(StatsResponse {
-        total_num_docs,
-        total_num_tokens,
-        doc_freqs,
-        generation: 0,
-    })
+    Ok(StatsResponse { total_num_docs, total_num_tokens, doc_freqs, generation: 0 })
 }
 
 /// Encodes a term for the wire (postcard over tantivy's serde form).
@@ -94,6 +86,5 @@ pub fn encode_term(term: &Term) -> Vec<u8> {
 
 /// Decodes a term encoded by [`encode_term`].
 pub fn decode_term(bytes: &[u8]) -> Result<Term, LeafError> {
-    postcard::from_bytes(bytes)
-        .map_err(|err| LeafError::InvalidArgument(format!("invalid term in statistics: {err}")))
+    postcard::from_bytes(bytes).map_err(|err| LeafError::InvalidArgument(format!("invalid term in statistics: {err}")))
 }

@@ -13,5 +13,4 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of every fanout proto, served by gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/fanout_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fanout_descriptor.bin"));

@@ -60,12 +60,8 @@ impl RootError {
         match status.code() {
             Code::InvalidArgument => RootError::InvalidArgument(message),
             Code::NotFound => RootError::NotFound(message),
-            Code::ResourceExhausted => {
-                RootError::ResourceExhausted(format!("shard {shard}: {message}"))
-            }
-            Code::DeadlineExceeded => {
-                RootError::DeadlineExceeded(format!("shard {shard}: {message}"))
-            }
+            Code::ResourceExhausted => RootError::ResourceExhausted(format!("shard {shard}: {message}")),
+            Code::DeadlineExceeded => RootError::DeadlineExceeded(format!("shard {shard}: {message}")),
             Code::Unavailable => RootError::Unavailable(format!("shard {shard}: {message}")),
             _ => RootError::Internal(format!("shard {shard}: {message}")),
         }

@@ -22,10 +22,7 @@ impl RootService {
 
 #[tonic::async_trait]
 impl Root for RootService {
-    async fn search(
-        &self,
-        request: Request<wire::SearchRequest>,
-    ) -> Result<Response<wire::SearchResponse>, Status> {
+    async fn search(&self, request: Request<wire::SearchRequest>) -> Result<Response<wire::SearchResponse>, Status> {
         let request = request.into_inner();
         let request = SearchRequest {
             query: request.query,
@@ -37,5 +34,11 @@ impl Root for RootService {
         };
         let response = self.searcher.search(request).await?;
         Ok(Response::new(response.into()))
+    }
+
+    async fn cluster(&self, _: Request<wire::ClusterRequest>) -> Result<Response<wire::ClusterResponse>, Status> {
+        let snapshot = self.searcher.cluster().snapshot();
+        let cluster_json = serde_json::to_string(&snapshot).map_err(|err| Status::internal(err.to_string()))?;
+        Ok(Response::new(wire::ClusterResponse { cluster_json }))
     }
 }

@@ -25,6 +25,8 @@ pub fn router(searcher: Arc<RootSearcher>) -> Router {
         .route("/api/v1/search", get(search_get).post(search_post))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
+        .route("/api/v1/cluster", get(cluster))
+        .route("/metrics", get(|| async { fanout_leaf::telemetry::render() }))
         .with_state(searcher)
 }
 
@@ -51,41 +53,33 @@ async fn search_get(
     State(searcher): State<Arc<RootSearcher>>,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<Response, RootError> {
-    let Query(params) = params.map_err(|err| {
-        RootError::InvalidArgument(format!("invalid query string: {}", err.body_text()))
-    })?;
-    let query = params
-        .q
-        .ok_or_else(|| RootError::InvalidArgument("missing query parameter `q`".into()))?;
+    let Query(params) =
+        params.map_err(|err| RootError::InvalidArgument(format!("invalid query string: {}", err.body_text())))?;
+    let query = params.q.ok_or_else(|| RootError::InvalidArgument("missing query parameter `q`".into()))?;
     let request = SearchRequest {
         query,
         limit: params.limit,
         offset: params.offset,
-        fields: params
-            .fields
-            .map(|fields| fields.split(',').map(|f| f.trim().to_string()).collect()),
+        fields: params.fields.map(|fields| fields.split(',').map(|f| f.trim().to_string()).collect()),
         timeout_ms: params.timeout_ms,
         allow_partial: params.allow_partial,
     };
     Ok(Json(searcher.search(request).await?).into_response())
 }
 
-async fn search_post(
-    State(searcher): State<Arc<RootSearcher>>,
-    body: Bytes,
-) -> Result<Response, RootError> {
+async fn search_post(State(searcher): State<Arc<RootSearcher>>, body: Bytes) -> Result<Response, RootError> {
     let request: SearchRequest = serde_json::from_slice(&body)
         .map_err(|err| RootError::InvalidArgument(format!("invalid request body: {err}")))?;
     Ok(Json(searcher.search(request).await?).into_response())
 }
 
+async fn cluster(State(searcher): State<Arc<RootSearcher>>) -> Response {
+    Json(searcher.cluster().snapshot()).into_response()
+}
+
 async fn readyz(State(searcher): State<Arc<RootSearcher>>) -> Response {
     let shards = searcher.cluster().readiness(READINESS_TIMEOUT).await;
     let ready = shards.iter().all(|shard| shard.ready);
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(json!({"ready": ready, "shards": shards}))).into_response()
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, prober};
 use crate::config::ClusterConfig;
 use crate::error::RootError;
 use crate::grpc::RootService;
@@ -26,9 +26,7 @@ impl RootServerHandle {
     pub fn new(config: &ClusterConfig) -> Result<RootServerHandle, RootError> {
         config.validate()?;
         let cluster = Arc::new(Cluster::new(config)?);
-        Ok(RootServerHandle {
-            searcher: Arc::new(RootSearcher::new(cluster, config.timeout_ms)),
-        })
+        Ok(RootServerHandle { searcher: Arc::new(RootSearcher::new(cluster, config.timeout_ms)) })
     }
 
     /// The searcher both APIs use.
@@ -53,6 +51,7 @@ impl RootServerHandle {
             let _ = stopped.changed().await;
         };
 
+        let prober = tokio::spawn(prober::run(self.searcher.cluster().clone(), stopped.clone()));
         let app = router(self.searcher.clone());
         let http_server = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
 
@@ -66,12 +65,10 @@ impl RootServerHandle {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(RootServer::new(RootService::new(self.searcher.clone())))
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(grpc).with_nodelay(Some(true)),
-                wait(stopped),
-            );
+            .serve_with_incoming_shutdown(TcpIncoming::from(grpc).with_nodelay(Some(true)), wait(stopped));
 
         let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
+        let _ = prober.await;
         http_result?;
         grpc_result.map_err(std::io::Error::other)
     }

@@ -13,10 +13,7 @@ fn fanout() -> Command {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn write_schema(dir: &Path) -> PathBuf {
@@ -47,38 +44,32 @@ fn index_reports_the_bad_line_and_keeps_the_previous_index() {
     let dir = tempfile::tempdir().unwrap();
     let schema = write_schema(dir.path());
     let data = dir.path().join("docs.jsonl");
-    std::fs::write(&data, "{\"id\": \"a\", \"title\": \"first\", \"score\": 1}\n{\"id\": \"b\", \"title\": \"second\", \"score\": 2}\n").unwrap();
+    std::fs::write(
+        &data,
+        "{\"id\": \"a\", \"title\": \"first\", \"score\": 1}\n{\"id\": \"b\", \"title\": \"second\", \"score\": 2}\n",
+    )
+    .unwrap();
     let out = dir.path().join("index");
     let built = index(&data, &schema, &out, &[]);
     assert!(built.status.success(), "{}", text(&built.stderr));
-    assert!(
-        text(&built.stdout).contains("indexed 2 documents into 2 shards"),
-        "{}",
-        text(&built.stdout)
-    );
+    assert!(text(&built.stdout).contains("indexed 2 documents into 2 shards"), "{}", text(&built.stdout));
     let manifest_before = std::fs::read(out.join("fanout.json")).unwrap();
 
-    std::fs::write(&data, "{\"id\": \"a\", \"title\": \"first\", \"score\": 1}\n{\"id\": \"c\", \"title\": \"third\", \"score\": 3.5}\n").unwrap();
+    std::fs::write(
+        &data,
+        "{\"id\": \"a\", \"title\": \"first\", \"score\": 1}\n{\"id\": \"c\", \"title\": \"third\", \"score\": 3.5}\n",
+    )
+    .unwrap();
     let failed = index(&data, &schema, &out, &[]);
     assert!(!failed.status.success());
     let stderr = text(&failed.stderr);
-    assert!(
-        stderr.contains("docs.jsonl:2: field `score`: expected an integer (i64), found number 3.5"),
-        "{stderr}"
-    );
-    assert_eq!(
-        std::fs::read(out.join("fanout.json")).unwrap(),
-        manifest_before,
-        "the previous index is untouched"
-    );
+    assert!(stderr.contains("docs.jsonl:2: field `score`: expected an integer (i64), found number 3.5"), "{stderr}");
+    assert_eq!(std::fs::read(out.join("fanout.json")).unwrap(), manifest_before, "the previous index is untouched");
 
     let skipped = index(&data, &schema, &out, &["--skip-errors"]);
     assert!(skipped.status.success(), "{}", text(&skipped.stderr));
     let stdout = text(&skipped.stdout);
-    assert!(
-        stdout.contains("skipped 1 bad lines") && stdout.contains("docs.jsonl:2"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("skipped 1 bad lines") && stdout.contains("docs.jsonl:2"), "{stdout}");
     assert!(stdout.contains("generation 2"), "{stdout}");
 }
 
@@ -86,32 +77,20 @@ fn index_reports_the_bad_line_and_keeps_the_previous_index() {
 fn index_names_a_bad_schema() {
     let dir = tempfile::tempdir().unwrap();
     let schema = dir.path().join("schema.toml");
-    std::fs::write(
-        &schema,
-        "id_field = \"id\"\n[[field]]\nname = \"title\"\ntype = \"txt\"\n",
-    )
-    .unwrap();
+    std::fs::write(&schema, "id_field = \"id\"\n[[field]]\nname = \"title\"\ntype = \"txt\"\n").unwrap();
     let data = dir.path().join("docs.jsonl");
     std::fs::write(&data, "{\"id\": \"a\"}\n").unwrap();
     let failed = index(&data, &schema, &dir.path().join("index"), &[]);
     assert!(!failed.status.success());
     let stderr = text(&failed.stderr);
-    assert!(
-        stderr.contains("invalid schema")
-            && stderr.contains("schema.toml")
-            && stderr.contains("txt"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("invalid schema") && stderr.contains("schema.toml") && stderr.contains("txt"), "{stderr}");
 }
 
 #[test]
 fn leaf_refuses_what_is_not_a_shard() {
     let dir = tempfile::tempdir().unwrap();
-    let not_an_index = fanout()
-        .args(["leaf", "--shard", "0", "--listen", "127.0.0.1:0", "--index"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let not_an_index =
+        fanout().args(["leaf", "--shard", "0", "--listen", "127.0.0.1:0", "--index"]).arg(dir.path()).output().unwrap();
     assert!(!not_an_index.status.success());
     assert!(
         text(&not_an_index.stderr).contains("not a fanout index (no fanout.json)"),
@@ -124,17 +103,11 @@ fn leaf_refuses_what_is_not_a_shard() {
     std::fs::write(&data, "{\"id\": \"a\", \"title\": \"first\"}\n").unwrap();
     let out = dir.path().join("index");
     assert!(index(&data, &schema, &out, &[]).status.success());
-    let no_such_shard = fanout()
-        .args(["leaf", "--shard", "5", "--listen", "127.0.0.1:0", "--index"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let no_such_shard =
+        fanout().args(["leaf", "--shard", "5", "--listen", "127.0.0.1:0", "--index"]).arg(&out).output().unwrap();
     assert!(!no_such_shard.status.success());
     let stderr = text(&no_such_shard.stderr);
-    assert!(
-        stderr.contains("shard 5 does not exist") && stderr.contains("has 2 shards"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("shard 5 does not exist") && stderr.contains("has 2 shards"), "{stderr}");
 }
 
 /// Kills the child when dropped, so a failing test leaves no process behind.
@@ -145,13 +118,7 @@ impl Running {
     /// exited successfully.
     fn terminate(&mut self) -> bool {
         let pid = self.0.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
             if let Some(status) = self.0.try_wait().unwrap() {
@@ -171,22 +138,11 @@ impl Drop for Running {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn spawn(args: &[&str]) -> Running {
-    Running(
-        fanout()
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    Running(fanout().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
 }
 
 #[test]
@@ -194,12 +150,7 @@ fn leaves_and_root_as_separate_processes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cranfield");
     let data = repo().join("../shared/datasets/cranfield/docs.jsonl");
-    let built = index(
-        &data,
-        &repo().join("datasets/cranfield/schema.toml"),
-        &out,
-        &[],
-    );
+    let built = index(&data, &repo().join("datasets/cranfield/schema.toml"), &out, &[]);
     assert!(built.status.success(), "{}", text(&built.stderr));
 
     let leaf_ports = [free_port(), free_port()];
@@ -248,16 +199,11 @@ fn leaves_and_root_as_separate_processes() {
             if answer.map(|r| r.status().is_success()).unwrap_or(false) {
                 break;
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the cluster never became ready"
-            );
+            assert!(started.elapsed() < Duration::from_secs(30), "the cluster never became ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let answer: serde_json::Value = client
-            .get(format!(
-                "http://127.0.0.1:{http}/api/v1/search?q=boundary+layer&limit=3"
-            ))
+            .get(format!("http://127.0.0.1:{http}/api/v1/search?q=boundary+layer&limit=3"))
             .send()
             .await
             .unwrap()

@@ -6,27 +6,18 @@ use std::path::{Path, PathBuf};
 
 /// The repository's root directory.
 pub fn repo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the repository")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
 }
 
 /// The shared datasets: `$FANOUT_DATASETS`, or `../shared/datasets` beside the repository.
 pub fn datasets_dir() -> PathBuf {
-    std::env::var_os("FANOUT_DATASETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_dir().join("../shared/datasets"))
+    std::env::var_os("FANOUT_DATASETS").map(PathBuf::from).unwrap_or_else(|| repo_dir().join("../shared/datasets"))
 }
 
 /// A file of the shared datasets; panics with a clear message when it is missing.
 pub fn dataset_file(relative: &str) -> PathBuf {
     let path = datasets_dir().join(relative);
-    assert!(
-        path.exists(),
-        "dataset {} is missing (set FANOUT_DATASETS to the shared datasets folder)",
-        path.display()
-    );
+    assert!(path.exists(), "dataset {} is missing (set FANOUT_DATASETS to the shared datasets folder)", path.display());
     path
 }
 

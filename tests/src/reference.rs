@@ -24,29 +24,17 @@ impl Reference {
     /// Indexes every document of `dataset` into one index.
     pub fn build(dataset: &Path, schema: &IndexSchema) -> Reference {
         let index = Index::create_in_ram(schema.schema.clone());
-        let mut writer = index
-            .writer_with_num_threads(2, 200 << 20)
-            .expect("a writer");
+        let mut writer = index.writer_with_num_threads(2, 200 << 20).expect("a writer");
         let dataset = Dataset::open(dataset).expect("the dataset");
-        read_documents(
-            &dataset,
-            schema,
-            false,
-            &BuildProgress::new(0, false),
-            |document| {
-                writer.add_document(document.document)?;
-                Ok(())
-            },
-        )
+        read_documents(&dataset, schema, false, &BuildProgress::new(0, false), |document| {
+            writer.add_document(document.document)?;
+            Ok(())
+        })
         .expect("indexing the reference");
         writer.commit().expect("committing the reference");
         let reader = index.reader().expect("a reader");
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
-        Reference {
-            reader,
-            parser,
-            schema: schema.clone(),
-        }
+        Reference { reader, parser, schema: schema.clone() }
     }
 
     /// Whether the reference's parser accepts the query.
@@ -59,20 +47,13 @@ impl Reference {
         let parsed = self.parser.parse_query(query).expect("a valid query");
         let searcher = self.reader.searcher();
         let (top, count) = searcher
-            .search(
-                &parsed,
-                &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count),
-            )
+            .search(&parsed, &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count))
             .expect("searching the reference");
         let hits = top
             .into_iter()
             .map(|(score, address)| {
                 let doc: TantivyDocument = searcher.doc(address).expect("a stored document");
-                let id = doc
-                    .get_first(self.schema.id_field)
-                    .and_then(|v| v.as_str())
-                    .expect("an id")
-                    .to_string();
+                let id = doc.get_first(self.schema.id_field).and_then(|v| v.as_str()).expect("an id").to_string();
                 (id, score)
             })
             .collect();
@@ -82,11 +63,7 @@ impl Reference {
     /// Ids of every document matching a query.
     pub fn matching_ids(&self, query: &str) -> Vec<String> {
         let (_, count) = self.search(query, 1);
-        self.search(query, count)
-            .0
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect()
+        self.search(query, count).0.into_iter().map(|(id, _)| id).collect()
     }
 }
 
@@ -100,32 +77,23 @@ pub fn scores_agree(a: f32, b: f32) -> bool {
 /// score is its own. Among documents of exactly equal score the order may differ (the
 /// root breaks ties by shard, one index by document address), nothing else may.
 /// `reference` must extend past the page far enough to hold every tie at its end.
-pub fn assert_same_ranking(
-    context: &str,
-    distributed: &[(String, f32)],
-    reference: &[(String, f32)],
-) {
+pub fn assert_same_ranking(context: &str, distributed: &[(String, f32)], reference: &[(String, f32)]) {
     assert!(
         distributed.len() <= reference.len(),
         "{context}: {} hits, reference has {}",
         distributed.len(),
         reference.len()
     );
-    let reference_scores: HashMap<&str, f32> = reference
-        .iter()
-        .map(|(id, score)| (id.as_str(), *score))
-        .collect();
+    let reference_scores: HashMap<&str, f32> = reference.iter().map(|(id, score)| (id.as_str(), *score)).collect();
     let mut seen = std::collections::HashSet::new();
-    for (position, ((id, score), (reference_id, reference_score))) in
-        distributed.iter().zip(reference).enumerate()
-    {
+    for (position, ((id, score), (reference_id, reference_score))) in distributed.iter().zip(reference).enumerate() {
         assert!(
             scores_agree(*score, *reference_score),
             "{context}: position {position}: score {score} (id {id}) but the reference has {reference_score} (id {reference_id})"
         );
-        let own = reference_scores.get(id.as_str()).unwrap_or_else(|| {
-            panic!("{context}: position {position}: id {id} is not among the reference's top hits")
-        });
+        let own = reference_scores
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{context}: position {position}: id {id} is not among the reference's top hits"));
         assert!(
             scores_agree(*score, *own),
             "{context}: position {position}: id {id} scored {score}, the reference scores it {own}"

@@ -36,12 +36,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// A builder: 1 shard, 1 replica until told otherwise.
     pub fn builder() -> SandboxBuilder {
-        SandboxBuilder {
-            dataset: None,
-            schema: None,
-            shards: 1,
-            replicas: 1,
-        }
+        SandboxBuilder { dataset: None, schema: None, shards: 1, replicas: 1 }
     }
 
     /// The root's HTTP URL for `path`.
@@ -51,34 +46,21 @@ impl Sandbox {
 
     /// POSTs a search body; returns the status and the JSON answer.
     pub async fn search(&self, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url("/api/v1/search"))
-            .json(body)
-            .send()
-            .await
-            .expect("the root answers");
+        let response = self.http.post(self.url("/api/v1/search")).json(body).send().await.expect("the root answers");
         let status = response.status().as_u16();
         (status, response.json().await.expect("a JSON answer"))
     }
 
     /// GETs a path of the root; returns the status and the JSON answer.
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(self.url(path_and_query))
-            .send()
-            .await
-            .expect("the root answers");
+        let response = self.http.get(self.url(path_and_query)).send().await.expect("the root answers");
         let status = response.status().as_u16();
         (status, response.json().await.expect("a JSON answer"))
     }
 
     /// A gRPC client of the root.
     pub async fn grpc(&self) -> RootClient<tonic::transport::Channel> {
-        RootClient::connect(format!("http://{}", self.cluster.grpc_address))
-            .await
-            .expect("the root's gRPC port")
+        RootClient::connect(format!("http://{}", self.cluster.grpc_address)).await.expect("the root's gRPC port")
     }
 
     /// Stops everything.
@@ -126,27 +108,13 @@ impl SandboxBuilder {
         };
         let build_schema = schema.clone();
         let build_dir = index_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            build_index(&dataset, &build_schema, &build_dir, &options)
-        })
-        .await
-        .expect("the build does not panic")
-        .expect("the index builds");
-        let options = LocalOptions {
-            replicas: self.replicas,
-            leaf_threads: 2,
-            ..LocalOptions::default()
-        };
-        let cluster = LocalCluster::start(&index_dir, &options)
+        tokio::task::spawn_blocking(move || build_index(&dataset, &build_schema, &build_dir, &options))
             .await
-            .expect("the cluster starts");
-        Sandbox {
-            dir,
-            index_dir,
-            schema,
-            cluster,
-            http: reqwest::Client::new(),
-        }
+            .expect("the build does not panic")
+            .expect("the index builds");
+        let options = LocalOptions { replicas: self.replicas, leaf_threads: 2, ..LocalOptions::default() };
+        let cluster = LocalCluster::start(&index_dir, &options).await.expect("the cluster starts");
+        Sandbox { dir, index_dir, schema, cluster, http: reqwest::Client::new() }
     }
 }
 
@@ -156,11 +124,6 @@ pub fn hits_of(answer: &Value) -> Vec<(String, f32)> {
         .as_array()
         .expect("a hits array")
         .iter()
-        .map(|hit| {
-            (
-                hit["id"].as_str().expect("an id").to_string(),
-                hit["score"].as_f64().expect("a score") as f32,
-            )
-        })
+        .map(|hit| (hit["id"].as_str().expect("an id").to_string(), hit["score"].as_f64().expect("a score") as f32))
         .collect()
 }

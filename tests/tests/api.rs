@@ -18,33 +18,18 @@ async fn cranfield(shards: u32) -> Sandbox {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_get_post_and_grpc_agree() {
     let sandbox = cranfield(3).await;
-    let (status, post) = sandbox
-        .search(&json!({"query": "shock wave", "limit": 7, "fields": ["title"]}))
-        .await;
+    let (status, post) = sandbox.search(&json!({"query": "shock wave", "limit": 7, "fields": ["title"]})).await;
     assert_eq!(status, 200, "{post}");
-    let (status, get) = sandbox
-        .get("/api/v1/search?q=shock+wave&limit=7&fields=title")
-        .await;
+    let (status, get) = sandbox.get("/api/v1/search?q=shock+wave&limit=7&fields=title").await;
     assert_eq!(status, 200, "{get}");
     assert_eq!(hits_of(&post), hits_of(&get));
     assert_eq!(post["total_hits"], get["total_hits"]);
-    assert_eq!(
-        post["shards"],
-        json!({"total": 3, "successful": 3, "failed": 0, "timed_out": 0})
-    );
+    assert_eq!(post["shards"], json!({"total": 3, "successful": 3, "failed": 0, "timed_out": 0, "hedged": 0}));
     let first = &post["hits"][0];
-    assert!(
-        first["fields"]["title"].as_str().unwrap().len() > 5,
-        "{first}"
-    );
-    assert!(
-        first["fields"].get("body").is_none(),
-        "only the requested fields: {first}"
-    );
+    assert!(first["fields"]["title"].as_str().unwrap().len() > 5, "{first}");
+    assert!(first["fields"].get("body").is_none(), "only the requested fields: {first}");
 
-    let (status, count_only) = sandbox
-        .search(&json!({"query": "shock wave", "limit": 0, "offset": 40}))
-        .await;
+    let (status, count_only) = sandbox.search(&json!({"query": "shock wave", "limit": 0, "offset": 40})).await;
     assert_eq!(status, 200, "{count_only}");
     assert_eq!(count_only["hits"], json!([]));
     assert_eq!(count_only["total_hits"], post["total_hits"]);
@@ -57,11 +42,7 @@ async fn http_get_post_and_grpc_agree() {
         ..Default::default()
     };
     let answer = grpc.search(request).await.unwrap().into_inner();
-    let grpc_hits: Vec<(String, f32)> = answer
-        .hits
-        .iter()
-        .map(|hit| (hit.id.clone(), hit.score))
-        .collect();
+    let grpc_hits: Vec<(String, f32)> = answer.hits.iter().map(|hit| (hit.id.clone(), hit.score)).collect();
     assert_eq!(grpc_hits, hits_of(&post));
     assert_eq!(answer.total_hits, post["total_hits"].as_u64().unwrap());
     let fields: serde_json::Value = serde_json::from_str(&answer.hits[0].fields_json).unwrap();
@@ -75,47 +56,26 @@ async fn bad_input_gets_400_naming_the_problem() {
     let cases = [
         (json!({"query": "title:"}), "invalid query"),
         (json!({"query": "nosuchfield:wing"}), "nosuchfield"),
-        (
-            json!({"query": "wing", "offset": 9995, "limit": 10}),
-            "offset + limit must be at most 10000",
-        ),
+        (json!({"query": "wing", "offset": 9995, "limit": 10}), "offset + limit must be at most 10000"),
         (json!({"query": "  "}), "query must not be empty"),
-        (
-            json!({"query": "wing", "fields": ["colour"]}),
-            "unknown field `colour`",
-        ),
+        (json!({"query": "wing", "fields": ["colour"]}), "unknown field `colour`"),
         (json!({"query": "wing", "limt": 3}), "unknown field `limt`"),
         (json!({"query": "wing", "timeout_ms": 0}), "timeout_ms"),
     ];
     for (body, expected) in cases {
         let (status, answer) = sandbox.search(&body).await;
         assert_eq!(status, 400, "{body}: {answer}");
-        assert_eq!(
-            answer["error"]["kind"], "invalid_argument",
-            "{body}: {answer}"
-        );
+        assert_eq!(answer["error"]["kind"], "invalid_argument", "{body}: {answer}");
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains(expected),
-            "{body}: {message:?} should mention {expected:?}"
-        );
+        assert!(message.contains(expected), "{body}: {message:?} should mention {expected:?}");
     }
     let (status, answer) = sandbox.get("/api/v1/search?limit=3").await;
-    assert_eq!(
-        (status, answer["error"]["message"].as_str()),
-        (400, Some("missing query parameter `q`"))
-    );
+    assert_eq!((status, answer["error"]["message"].as_str()), (400, Some("missing query parameter `q`")));
     let (status, answer) = sandbox.get("/api/v1/search?q=wing&limit=lots").await;
     assert_eq!(status, 400, "{answer}");
 
     let mut grpc = sandbox.grpc().await;
-    let error = grpc
-        .search(SearchRequest {
-            query: "title:".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let error = grpc.search(SearchRequest { query: "title:".into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(error.code(), tonic::Code::InvalidArgument);
     sandbox.stop().await;
 }

@@ -27,24 +27,14 @@ async fn assert_matches_reference(
             );
             continue;
         }
-        let (status, answer) = sandbox
-            .search(&json!({"query": query, "limit": limit, "fields": ["title"]}))
-            .await;
+        let (status, answer) = sandbox.search(&json!({"query": query, "limit": limit, "fields": ["title"]})).await;
         assert_eq!(status, 200, "{label} query {number} {query:?}: {answer}");
         assert_eq!(answer["partial"], false, "{label}: {answer}");
         let (expected, expected_total) = reference.search(query, limit + TIE_MARGIN);
         let context = format!("{label} query {number} {query:?}");
-        assert_eq!(
-            answer["total_hits"].as_u64(),
-            Some(expected_total as u64),
-            "{context}: total hits"
-        );
+        assert_eq!(answer["total_hits"].as_u64(), Some(expected_total as u64), "{context}: total hits");
         let hits = hits_of(&answer);
-        assert_eq!(
-            hits.len(),
-            expected_total.min(limit),
-            "{context}: page size"
-        );
+        assert_eq!(hits.len(), expected_total.min(limit), "{context}: page size");
         assert_same_ranking(&context, &hits, &expected);
         checked += 1;
     }
@@ -63,12 +53,7 @@ async fn cranfield_all_queries_on_1_3_and_7_shards() {
     // 400 (or equality), and all 225 are checked as plain words.
     let queries: Vec<String> = raw.iter().map(|text| words_query(text)).collect();
     for shards in [1, 3, 7] {
-        let sandbox = Sandbox::builder()
-            .dataset(&docs)
-            .schema(&schema_path)
-            .shards(shards)
-            .start()
-            .await;
+        let sandbox = Sandbox::builder().dataset(&docs).schema(&schema_path).shards(shards).start().await;
         let label = format!("cranfield/{shards} shards");
         assert_matches_reference(&sandbox, &reference, &raw, 20, &label).await;
         let checked = assert_matches_reference(&sandbox, &reference, &queries, 20, &label).await;
@@ -83,32 +68,17 @@ async fn hacker_news_all_stories_with_trec_queries_on_4_shards() {
     let schema_path = schema_file("hackernews/schema.toml");
     let schema = fanout_indexer::IndexSchema::read(&schema_path).unwrap();
     let reference = Reference::build(&stories, &schema);
-    let sandbox = Sandbox::builder()
-        .dataset(&stories)
-        .schema(&schema_path)
-        .shards(4)
-        .replicas(2)
-        .start()
-        .await;
-    let queries: Vec<String> = query_texts(&dataset_file("queries/trec-mq-2007-2009.jsonl"))
-        .into_iter()
-        .take(1000)
-        .collect();
-    let checked =
-        assert_matches_reference(&sandbox, &reference, &queries, 10, "hackernews/4 shards").await;
+    let sandbox = Sandbox::builder().dataset(&stories).schema(&schema_path).shards(4).replicas(2).start().await;
+    let queries: Vec<String> =
+        query_texts(&dataset_file("queries/trec-mq-2007-2009.jsonl")).into_iter().take(1000).collect();
+    let checked = assert_matches_reference(&sandbox, &reference, &queries, 10, "hackernews/4 shards").await;
     assert!(checked >= 900, "only {checked} of 1000 TREC queries parsed");
     // Deeper pages: the merge must hold across offsets too.
     for query in ["google", "startup funding", "rust programming language"] {
         let (expected, _) = reference.search(query, 60 + TIE_MARGIN);
-        let (status, answer) = sandbox
-            .search(&json!({"query": query, "offset": 30, "limit": 30}))
-            .await;
+        let (status, answer) = sandbox.search(&json!({"query": query, "offset": 30, "limit": 30})).await;
         assert_eq!(status, 200, "{answer}");
-        assert_same_ranking(
-            &format!("{query} page 2"),
-            &hits_of(&answer),
-            &expected[30..],
-        );
+        assert_same_ranking(&format!("{query} page 2"), &hits_of(&answer), &expected[30..]);
     }
     sandbox.stop().await;
 }

@@ -40,12 +40,8 @@ pub const EXAMPLE_QUERIES: &[&str] = &[
 /// Output is buffered internally and `out` is flushed at the end. Fails only when `out` does
 /// (the compiled-in word lists are validated by this module's tests).
 pub fn write_demo_corpus(out: &mut dyn io::Write, docs: usize, seed: u64) -> io::Result<()> {
-    let model = Model::load().map_err(|message| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("demo corpus word lists: {message}"),
-        )
-    })?;
+    let model = Model::load()
+        .map_err(|message| io::Error::new(io::ErrorKind::InvalidData, format!("demo corpus word lists: {message}")))?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut doc = DocBuffers::default();
     let mut buffer: Vec<u8> = Vec::with_capacity(FLUSH_AT + 4096);
@@ -170,11 +166,8 @@ impl List {
 /// The non-empty, non-comment lines of an input file, trimmed. Only whole-line comments
 /// exist, since `#` occurs in entries such as "C#".
 fn entries(name: &str, text: &'static str) -> Result<Vec<&'static str>, String> {
-    let items: Vec<&'static str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .collect();
+    let items: Vec<&'static str> =
+        text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')).collect();
     if items.is_empty() {
         return Err(format!("{name} has no entries"));
     }
@@ -263,18 +256,13 @@ impl Template {
             if open > 0 {
                 pieces.push(Piece::Text(&rest[..open]));
             }
-            let close = rest[open..]
-                .find('}')
-                .ok_or_else(|| format!("unclosed `{{` in `{line}`"))?
-                + open;
+            let close = rest[open..].find('}').ok_or_else(|| format!("unclosed `{{` in `{line}`"))? + open;
             let name = &rest[open + 1..close];
-            let slot = Slot::named(name)
-                .ok_or_else(|| format!("unknown placeholder `{{{name}}}` in `{line}`"))?;
+            let slot = Slot::named(name).ok_or_else(|| format!("unknown placeholder `{{{name}}}` in `{line}`"))?;
             rest = &rest[close + 1..];
             if slot == Slot::Article {
-                rest = rest
-                    .strip_prefix(' ')
-                    .ok_or_else(|| format!("`{{a}}` is not followed by a space in `{line}`"))?;
+                rest =
+                    rest.strip_prefix(' ').ok_or_else(|| format!("`{{a}}` is not followed by a space in `{line}`"))?;
             }
             pieces.push(Piece::Slot(slot));
         }
@@ -288,10 +276,7 @@ impl Template {
             if let Piece::Slot(Slot::Article) = piece
                 && !matches!(
                     pieces.get(index + 1),
-                    Some(
-                        Piece::Text(_)
-                            | Piece::Slot(Slot::Adj | Slot::Topic | Slot::Other | Slot::Metric)
-                    )
+                    Some(Piece::Text(_) | Piece::Slot(Slot::Adj | Slot::Topic | Slot::Other | Slot::Metric))
                 )
             {
                 return Err(format!(
@@ -303,16 +288,10 @@ impl Template {
     }
 
     fn has(&self, slot: Slot) -> bool {
-        self.pieces
-            .iter()
-            .any(|piece| matches!(piece, Piece::Slot(s) if *s == slot))
+        self.pieces.iter().any(|piece| matches!(piece, Piece::Slot(s) if *s == slot))
     }
 
-    fn parse_file(
-        name: &str,
-        text: &'static str,
-        kind: TemplateKind,
-    ) -> Result<Vec<Template>, String> {
+    fn parse_file(name: &str, text: &'static str, kind: TemplateKind) -> Result<Vec<Template>, String> {
         entries(name, text)?
             .into_iter()
             .map(|line| {
@@ -325,12 +304,9 @@ impl Template {
                         return Err(format!("{name}: title `{line}` contains a period"));
                     }
                 } else if periods != 1 || !line.ends_with('.') {
-                    return Err(format!(
-                        "{name}: sentence `{line}` must have exactly one period, at its end"
-                    ));
+                    return Err(format!("{name}: sentence `{line}` must have exactly one period, at its end"));
                 }
-                let template =
-                    Template::parse(line).map_err(|message| format!("{name}: {message}"))?;
+                let template = Template::parse(line).map_err(|message| format!("{name}: {message}"))?;
                 let needs_topic = matches!(kind, TemplateKind::Title | TemplateKind::Intro);
                 if needs_topic && !template.has(Slot::Topic) {
                     return Err(format!("{name}: `{line}` lacks {{topic}}"));
@@ -355,21 +331,18 @@ fn takes_an(word: &str) -> bool {
     let Some(&first) = bytes.first() else {
         return false;
     };
-    let is_acronym = bytes.len() > 1
-        && first.is_ascii_uppercase()
-        && (bytes[1].is_ascii_uppercase() || bytes[1].is_ascii_digit());
+    let is_acronym =
+        bytes.len() > 1 && first.is_ascii_uppercase() && (bytes[1].is_ascii_uppercase() || bytes[1].is_ascii_digit());
     if is_acronym {
         // Spelled letter by letter: "an SSD", "an HTTP router", "a TLS handshake".
         return b"AEFHILMNORSX".contains(&first);
     }
     if first.is_ascii_digit() {
         let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-        return first == b'8'
-            || (digits == 2 && (word.starts_with("11") || word.starts_with("18")));
+        return first == b'8' || (digits == 2 && (word.starts_with("11") || word.starts_with("18")));
     }
-    let lower = |prefix: &str| {
-        bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-    };
+    let lower =
+        |prefix: &str| bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes());
     match first.to_ascii_lowercase() {
         b'a' | b'e' | b'i' => true,
         b'o' => !lower("one"),
@@ -482,18 +455,13 @@ impl Model {
         let mut topics = Vec::new();
         let mut categories: Vec<Category> = Vec::new();
         for line in entries("topics.txt", source::TOPICS)? {
-            let (category, phrase) = line
-                .split_once(':')
-                .ok_or_else(|| format!("topics.txt: `{line}` is not `category: topic`"))?;
+            let (category, phrase) =
+                line.split_once(':').ok_or_else(|| format!("topics.txt: `{line}` is not `category: topic`"))?;
             let (category, phrase) = (category.trim(), phrase.trim());
             let valid_category = !category.is_empty()
-                && category
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && category.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !valid_category {
-                return Err(format!(
-                    "topics.txt: category `{category}` must be lower-case letters, digits or `_`"
-                ));
+                return Err(format!("topics.txt: category `{category}` must be lower-case letters, digits or `_`"));
             }
             if phrase.is_empty() || phrase.contains(['.', ':', '{', '}', '"', '\\']) {
                 return Err(format!("topics.txt: bad topic `{phrase}`"));
@@ -513,10 +481,7 @@ impl Model {
                 }
             };
             categories[index].topics.push(topics.len());
-            topics.push(Topic {
-                phrase,
-                category: index,
-            });
+            topics.push(Topic { phrase, category: index });
         }
         for category in &mut categories {
             category.weights = Weights::new(category.topics.len(), Skew::Zipf);
@@ -527,11 +492,7 @@ impl Model {
             categories,
             titles: Template::parse_file("titles.txt", source::TITLES, TemplateKind::Title)?,
             intros: Template::parse_file("intro.txt", source::INTRO, TemplateKind::Intro)?,
-            secondaries: Template::parse_file(
-                "secondary.txt",
-                source::SECONDARY,
-                TemplateKind::Secondary,
-            )?,
+            secondaries: Template::parse_file("secondary.txt", source::SECONDARY, TemplateKind::Secondary)?,
             details: Template::parse_file("detail.txt", source::DETAIL, TemplateKind::Other)?,
             closings: Template::parse_file("closing.txt", source::CLOSING, TemplateKind::Other)?,
             teams: List::parse("teams.txt", source::TEAMS, Skew::Mild)?,
@@ -597,12 +558,7 @@ impl Model {
         doc.category = self.categories[self.topics[topic].category].name;
 
         doc.title.clear();
-        self.expand(
-            &self.titles[rng.random_range(0..self.titles.len())],
-            &mut context,
-            rng,
-            &mut doc.title,
-        );
+        self.expand(&self.titles[rng.random_range(0..self.titles.len())], &mut context, rng, &mut doc.title);
         self.write_body(&mut context, rng, &mut doc.body);
 
         doc.author.clear();
@@ -647,12 +603,8 @@ impl Model {
         let mut sentences = 1;
         let (mut used_details, mut used_secondaries) = (0, 0);
         let mut secondaries_left = context.other_count;
-        while secondaries_left > 0
-            || sentences < 3
-            || (words < target && sentences < MAX_SENTENCES - 1)
-        {
-            let secondary =
-                secondaries_left > 0 && (sentences >= 4 || words >= target || rng.random_bool(0.6));
+        while secondaries_left > 0 || sentences < 3 || (words < target && sentences < MAX_SENTENCES - 1) {
+            let secondary = secondaries_left > 0 && (sentences >= 4 || words >= target || rng.random_bool(0.6));
             let (templates, used) = if secondary {
                 secondaries_left -= 1;
                 (&self.secondaries, &mut used_secondaries)
@@ -686,13 +638,7 @@ impl Model {
     }
 
     /// Appends the expansion of `template` to `out`, with its first letter capitalised.
-    fn expand(
-        &self,
-        template: &Template,
-        context: &mut DocContext,
-        rng: &mut ChaCha8Rng,
-        out: &mut String,
-    ) {
+    fn expand(&self, template: &Template, context: &mut DocContext, rng: &mut ChaCha8Rng, out: &mut String) {
         let start = out.len();
         let mut article = false;
         for piece in &template.pieces {
@@ -708,9 +654,7 @@ impl Model {
                     Slot::Team => Emit::Text(context.team),
                     Slot::Lang => Emit::Text(context.language),
                     Slot::Verb => Emit::Text(self.verbs.pick(rng)),
-                    Slot::Adj => {
-                        Emit::Text(self.adjective_for(self.topics[context.topic].phrase, rng))
-                    }
+                    Slot::Adj => Emit::Text(self.adjective_for(self.topics[context.topic].phrase, rng)),
                     Slot::Metric => Emit::Text(self.metrics.pick(rng)),
                     Slot::Part => Emit::Text(self.components.pick(rng)),
                     Slot::Time => Emit::Text(self.timeframes.pick(rng)),
@@ -745,10 +689,7 @@ impl Model {
     fn adjective_for(&self, topic: &str, rng: &mut ChaCha8Rng) -> &'static str {
         let mut adjective = self.adjectives.pick(rng);
         for _ in 0..8 {
-            if !topic
-                .split(' ')
-                .any(|word| word.eq_ignore_ascii_case(adjective))
-            {
+            if !topic.split(' ').any(|word| word.eq_ignore_ascii_case(adjective)) {
                 break;
             }
             adjective = self.adjectives.pick(rng);
@@ -759,11 +700,7 @@ impl Model {
 
 /// One of `templates` whose bit is not set in `used` (the first 64 templates are tracked),
 /// so that a body does not repeat a sentence; marks it used.
-fn pick_unused<'t>(
-    templates: &'t [Template],
-    used: &mut u64,
-    rng: &mut ChaCha8Rng,
-) -> &'t Template {
+fn pick_unused<'t>(templates: &'t [Template], used: &mut u64, rng: &mut ChaCha8Rng) -> &'t Template {
     let is_free = |index: usize, used: u64| index >= 64 || used & (1 << index) == 0;
     let mut index = rng.random_range(0..templates.len());
     for _ in 0..3 {
@@ -774,10 +711,7 @@ fn pick_unused<'t>(
     }
     if !is_free(index, *used) {
         let tracked = templates.len().min(64);
-        if let Some(free) = (1..tracked)
-            .map(|step| (index + step) % tracked)
-            .find(|&i| is_free(i, *used))
-        {
+        if let Some(free) = (1..tracked).map(|step| (index + step) % tracked).find(|&i| is_free(i, *used)) {
             index = free;
         }
     }
@@ -799,14 +733,8 @@ fn log_uniform_count(rng: &mut ChaCha8Rng) -> u32 {
 fn write_rfc3339(out: &mut String, seconds: u64) {
     let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
     let time = seconds % 86_400;
-    write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        time / 3600,
-        time / 60 % 60,
-        time % 60
-    )
-    .expect("writing to a String");
+    write!(out, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", time / 3600, time / 60 % 60, time % 60)
+        .expect("writing to a String");
 }
 
 /// The proleptic Gregorian (year, month, day) of a day number counted from 1970-01-01
@@ -815,16 +743,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }

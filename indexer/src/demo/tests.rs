@@ -29,9 +29,7 @@ struct SampleDoc {
 
 impl SampleDoc {
     fn str(&self, field: &str) -> &str {
-        self.object[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("{field} is not a string"))
+        self.object[field].as_str().unwrap_or_else(|| panic!("{field} is not a string"))
     }
 }
 
@@ -44,21 +42,11 @@ fn sample() -> &'static [SampleDoc] {
         text.lines()
             .enumerate()
             .map(|(number, line)| {
-                let object: Map<String, Value> = serde_json::from_str(line).unwrap_or_else(|err| {
-                    panic!("line {}: not a JSON object: {err}\n{line}", number + 1)
-                });
-                let lower = |field: &str| {
-                    object[field]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_ascii_lowercase()
-                };
+                let object: Map<String, Value> = serde_json::from_str(line)
+                    .unwrap_or_else(|err| panic!("line {}: not a JSON object: {err}\n{line}", number + 1));
+                let lower = |field: &str| object[field].as_str().unwrap_or_default().to_ascii_lowercase();
                 let (title, body) = (lower("title"), lower("body"));
-                SampleDoc {
-                    object,
-                    title,
-                    body,
-                }
+                SampleDoc { object, title, body }
             })
             .collect()
     })
@@ -67,24 +55,10 @@ fn sample() -> &'static [SampleDoc] {
 #[test]
 fn word_lists_and_templates_load() {
     let model = Model::load().unwrap();
-    assert!(
-        (10..=14).contains(&model.categories.len()),
-        "{} categories",
-        model.categories.len()
-    );
-    assert!(
-        (80..=150).contains(&model.topics.len()),
-        "{} topics",
-        model.topics.len()
-    );
+    assert!((10..=14).contains(&model.categories.len()), "{} categories", model.categories.len());
+    assert!((80..=150).contains(&model.topics.len()), "{} topics", model.topics.len());
     assert!(model.first_names.items.len() >= 35 && model.last_names.items.len() >= 35);
-    for templates in [
-        &model.titles,
-        &model.intros,
-        &model.secondaries,
-        &model.details,
-        &model.closings,
-    ] {
+    for templates in [&model.titles, &model.intros, &model.secondaries, &model.details, &model.closings] {
         assert!(templates.len() >= 10);
     }
     assert!(Template::parse("a {bogus} slot.").is_err());
@@ -95,28 +69,10 @@ fn word_lists_and_templates_load() {
 
 #[test]
 fn articles_follow_the_sound_of_the_next_word() {
-    for word in [
-        "in-memory",
-        "asynchronous",
-        "SSD",
-        "HTTP router",
-        "LSM tree",
-        "RAID array",
-        "8",
-        "18",
-        "hour",
-    ] {
+    for word in ["in-memory", "asynchronous", "SSD", "HTTP router", "LSM tree", "RAID array", "8", "18", "hour"] {
         assert!(takes_an(word), "an {word}");
     }
-    for word in [
-        "legacy",
-        "TLS handshake",
-        "gRPC gateway",
-        "unique",
-        "one-off",
-        "100",
-        "user",
-    ] {
+    for word in ["legacy", "TLS handshake", "gRPC gateway", "unique", "one-off", "100", "user"] {
         assert!(!takes_an(word), "a {word}");
     }
 }
@@ -128,10 +84,7 @@ fn same_seed_gives_identical_bytes_and_another_seed_differs() {
     assert_ne!(first, generate(1_000, 8));
     assert_eq!(first.iter().filter(|&&b| b == b'\n').count(), 1_000);
     let shorter = generate(300, 7);
-    assert!(
-        first.starts_with(&shorter),
-        "a shorter corpus is not a prefix of a longer one"
-    );
+    assert!(first.starts_with(&shorter), "a shorter corpus is not a prefix of a longer one");
     assert!(generate(0, 7).is_empty());
 }
 
@@ -141,42 +94,17 @@ fn every_document_has_every_field_with_the_right_type() {
     let categories: HashSet<&str> = model.categories.iter().map(|c| c.name).collect();
     let first_names: HashSet<&str> = model.first_names.items.iter().copied().collect();
     let last_names: HashSet<&str> = model.last_names.items.iter().copied().collect();
-    let expected_keys = [
-        "id",
-        "title",
-        "body",
-        "category",
-        "author",
-        "published",
-        "views",
-        "rating",
-        "featured",
-    ];
+    let expected_keys = ["id", "title", "body", "category", "author", "published", "views", "rating", "featured"];
     let mut featured = 0;
     let mut views = Vec::new();
     for doc in sample() {
         let keys: Vec<&str> = doc.object.keys().map(String::as_str).collect();
         assert_eq!(keys.len(), expected_keys.len(), "{keys:?}");
-        assert!(
-            expected_keys
-                .iter()
-                .all(|key| doc.object.contains_key(*key)),
-            "{keys:?}"
-        );
+        assert!(expected_keys.iter().all(|key| doc.object.contains_key(*key)), "{keys:?}");
         assert!(!doc.str("title").is_empty());
-        assert!(
-            categories.contains(doc.str("category")),
-            "{}",
-            doc.str("category")
-        );
-        let (first, last) = doc
-            .str("author")
-            .split_once(' ')
-            .expect("author is `First Last`");
-        assert!(
-            first_names.contains(first) && last_names.contains(last),
-            "{first} {last}"
-        );
+        assert!(categories.contains(doc.str("category")), "{}", doc.str("category"));
+        let (first, last) = doc.str("author").split_once(' ').expect("author is `First Last`");
+        assert!(first_names.contains(first) && last_names.contains(last), "{first} {last}");
         let year: i32 = doc.str("published")[..4].parse().unwrap();
         assert!((2010..=2025).contains(&year), "{}", doc.str("published"));
         let view_count = doc.object["views"].as_u64().expect("views is a u64");
@@ -184,33 +112,17 @@ fn every_document_has_every_field_with_the_right_type() {
         let rating = &doc.object["rating"];
         assert!(rating.is_f64(), "rating {rating} is not a float");
         let rating_text = rating.to_string();
-        let decimals = rating_text
-            .split_once('.')
-            .map(|(_, decimals)| decimals.len());
-        assert_eq!(
-            decimals,
-            Some(1),
-            "rating {rating_text} has not exactly one decimal"
-        );
-        assert!(
-            (1.0..=5.0).contains(&rating.as_f64().unwrap()),
-            "rating {rating_text}"
-        );
-        featured += usize::from(
-            doc.object["featured"]
-                .as_bool()
-                .expect("featured is a bool"),
-        );
+        let decimals = rating_text.split_once('.').map(|(_, decimals)| decimals.len());
+        assert_eq!(decimals, Some(1), "rating {rating_text} has not exactly one decimal");
+        assert!((1.0..=5.0).contains(&rating.as_f64().unwrap()), "rating {rating_text}");
+        featured += usize::from(doc.object["featured"].as_bool().expect("featured is a bool"));
     }
     let share = featured as f64 / SAMPLE_DOCS as f64;
     assert!((0.04..=0.06).contains(&share), "featured share {share}");
     views.sort_unstable();
     let median = views[views.len() / 2];
     let max = views[views.len() - 1];
-    assert!(
-        max >= 100 * median,
-        "views are not heavy-tailed: median {median}, max {max}"
-    );
+    assert!(max >= 100 * median, "views are not heavy-tailed: median {median}, max {max}");
 }
 
 #[test]
@@ -228,13 +140,9 @@ fn published_dates_are_rfc3339_and_correct() {
     }
     for doc in sample().iter().step_by(7) {
         let published = doc.str("published");
-        let parsed = OffsetDateTime::parse(published, &Rfc3339)
-            .unwrap_or_else(|err| panic!("{published}: {err}"));
+        let parsed = OffsetDateTime::parse(published, &Rfc3339).unwrap_or_else(|err| panic!("{published}: {err}"));
         let seconds = parsed.unix_timestamp() as u64;
-        assert!(
-            (PUBLISHED_FROM..PUBLISHED_UNTIL).contains(&seconds),
-            "{published}"
-        );
+        assert!((PUBLISHED_FROM..PUBLISHED_UNTIL).contains(&seconds), "{published}");
         text.clear();
         write_rfc3339(&mut text, seconds);
         assert_eq!(text, published);
@@ -245,26 +153,16 @@ fn published_dates_are_rfc3339_and_correct() {
 fn schema_declares_exactly_the_generated_fields() {
     let schema: toml::Table = toml::from_str(DEMO_SCHEMA).unwrap();
     assert_eq!(schema["id_field"].as_str(), Some("id"));
-    let defaults: Vec<&str> = schema["default_search_fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let defaults: Vec<&str> =
+        schema["default_search_fields"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(defaults, ["title", "body"]);
     let fields = schema["field"].as_array().unwrap();
     let doc = &sample()[0].object;
-    assert_eq!(
-        fields.len() + 1,
-        doc.len(),
-        "every generated field but the id is declared"
-    );
+    assert_eq!(fields.len() + 1, doc.len(), "every generated field but the id is declared");
     for field in fields {
         let name = field["name"].as_str().unwrap();
         let kind = field["type"].as_str().unwrap();
-        let value = doc
-            .get(name)
-            .unwrap_or_else(|| panic!("declared field {name} is not generated"));
+        let value = doc.get(name).unwrap_or_else(|| panic!("declared field {name} is not generated"));
         let matches = match kind {
             "text" | "keyword" | "date" => value.is_string(),
             "u64" => value.is_u64(),
@@ -272,10 +170,7 @@ fn schema_declares_exactly_the_generated_fields() {
             "bool" => value.is_boolean(),
             other => panic!("field {name} has unexpected type {other}"),
         };
-        assert!(
-            matches,
-            "field {name} declared {kind} but generated as {value}"
-        );
+        assert!(matches, "field {name} declared {kind} but generated as {value}");
     }
 }
 
@@ -298,33 +193,18 @@ fn example_queries_parse_and_hit_in_tantivy() {
     let mut writer: tantivy::IndexWriter = index.writer(50_000_000).unwrap();
     let text = String::from_utf8(generate(5_000, 11)).unwrap();
     for line in text.lines() {
-        writer
-            .add_document(parse_document(&schema, line).unwrap().document)
-            .unwrap();
+        writer.add_document(parse_document(&schema, line).unwrap().document).unwrap();
     }
     writer.commit().unwrap();
     let searcher = index.reader().unwrap().searcher();
-    let parser =
-        tantivy::query::QueryParser::for_index(&index, schema.default_search_fields.clone());
+    let parser = tantivy::query::QueryParser::for_index(&index, schema.default_search_fields.clone());
     for query in EXAMPLE_QUERIES {
-        let parsed = parser
-            .parse_query(query)
-            .unwrap_or_else(|err| panic!("`{query}`: {err}"));
-        let hits = searcher
-            .search(&parsed, &tantivy::collector::Count)
-            .unwrap();
-        assert!(
-            hits * 100_000 / 5_000 >= 100,
-            "`{query}` has {hits} hits in 5,000 documents"
-        );
+        let parsed = parser.parse_query(query).unwrap_or_else(|err| panic!("`{query}`: {err}"));
+        let hits = searcher.search(&parsed, &tantivy::collector::Count).unwrap();
+        assert!(hits * 100_000 / 5_000 >= 100, "`{query}` has {hits} hits in 5,000 documents");
     }
     let nothing = parser.parse_query("\"load balancer\" AND zebra").unwrap();
-    assert_eq!(
-        searcher
-            .search(&nothing, &tantivy::collector::Count)
-            .unwrap(),
-        0
-    );
+    assert_eq!(searcher.search(&nothing, &tantivy::collector::Count).unwrap(), 0);
 }
 
 #[test]
@@ -345,41 +225,23 @@ fn bodies_read_like_prose_about_their_topics() {
         let body = doc.str("body");
         let sentences = body.matches('.').count();
         let mut distinct = HashSet::new();
-        assert!(
-            body.split(". ").all(|sentence| distinct.insert(sentence)),
-            "repeated sentence: {body}"
-        );
-        assert!(
-            (3..=MAX_SENTENCES).contains(&sentences),
-            "{sentences} sentences: {body}"
-        );
+        assert!(body.split(". ").all(|sentence| distinct.insert(sentence)), "repeated sentence: {body}");
+        assert!((3..=MAX_SENTENCES).contains(&sentences), "{sentences} sentences: {body}");
         assert!(body.ends_with('.'), "{body}");
         let words = body.split_ascii_whitespace().count();
         assert!((55..=175).contains(&words), "{words} words: {body}");
         total_words += words;
         for text in [doc.str("title"), body] {
             assert!(!text.contains(['{', '}']), "unexpanded placeholder: {text}");
-            assert!(
-                text.starts_with(|c: char| c.is_ascii_uppercase()),
-                "not capitalised: {text}"
-            );
+            assert!(text.starts_with(|c: char| c.is_ascii_uppercase()), "not capitalised: {text}");
             for sentence in text.split(". ") {
-                assert!(
-                    sentence.starts_with(|c: char| c.is_ascii_uppercase()),
-                    "not capitalised: {sentence}"
-                );
+                assert!(sentence.starts_with(|c: char| c.is_ascii_uppercase()), "not capitalised: {sentence}");
             }
             let words: Vec<&str> = text.split(' ').collect();
             for pair in words.windows(2) {
                 let article = pair[0].to_ascii_lowercase();
                 if article == "a" || article == "an" {
-                    assert_eq!(
-                        article == "an",
-                        takes_an(pair[1]),
-                        "`{} {}` in {text}",
-                        pair[0],
-                        pair[1]
-                    );
+                    assert_eq!(article == "an", takes_an(pair[1]), "`{} {}` in {text}", pair[0], pair[1]);
                 }
             }
         }
@@ -392,16 +254,9 @@ fn bodies_read_like_prose_about_their_topics() {
                 && doc.title.contains(&phrase)
                 && doc.body.contains(&phrase)
         });
-        assert!(
-            in_both,
-            "no topic of {category} in both title and body: {} / {}",
-            doc.title, doc.body
-        );
-        let topics_in_body = model
-            .topics
-            .iter()
-            .filter(|topic| doc.body.contains(&topic.phrase.to_ascii_lowercase()))
-            .count();
+        assert!(in_both, "no topic of {category} in both title and body: {} / {}", doc.title, doc.body);
+        let topics_in_body =
+            model.topics.iter().filter(|topic| doc.body.contains(&topic.phrase.to_ascii_lowercase())).count();
         assert!(topics_in_body >= 2, "no secondary topic: {body}");
     }
     let mean = total_words / SAMPLE_DOCS;
@@ -415,11 +270,7 @@ fn term_statistics_are_skewed() {
     for doc in sample() {
         *per_category.entry(doc.str("category")).or_default() += 1;
     }
-    assert_eq!(
-        per_category.len(),
-        model.categories.len(),
-        "{per_category:?}"
-    );
+    assert_eq!(per_category.len(), model.categories.len(), "{per_category:?}");
     let most = per_category.values().max().unwrap();
     let least = per_category.values().min().unwrap();
     assert!(*most >= 3 * least, "categories too even: {per_category:?}");
@@ -429,18 +280,12 @@ fn term_statistics_are_skewed() {
         .iter()
         .map(|topic| {
             let phrase = topic.phrase.to_ascii_lowercase();
-            sample()
-                .iter()
-                .filter(|doc| doc.title.contains(&phrase))
-                .count()
+            sample().iter().filter(|doc| doc.title.contains(&phrase)).count()
         })
         .collect();
     title_counts.sort_unstable();
     assert!(title_counts[0] > 0, "a topic never is a title's topic");
-    assert!(
-        title_counts[title_counts.len() - 1] >= 20 * title_counts[0],
-        "topics too even: {title_counts:?}"
-    );
+    assert!(title_counts[title_counts.len() - 1] >= 20 * title_counts[0], "topics too even: {title_counts:?}");
 }
 
 /// A clause of a query: every clause must match (so plain multi-word queries, which
@@ -487,11 +332,7 @@ fn parse_query(query: &str) -> Vec<Clause> {
             .filter(|word| !word.is_empty())
             .map(str::to_ascii_lowercase)
             .collect();
-        clauses.push(Clause {
-            field,
-            raw: raw.to_string(),
-            words,
-        });
+        clauses.push(Clause { field, raw: raw.to_string(), words });
     }
     clauses
 }
@@ -502,16 +343,13 @@ fn contains_phrase(text: &str, words: &[String]) -> bool {
     text.match_indices(&phrase).any(|(at, _)| {
         let before = text[..at].bytes().next_back();
         let after = text[at + phrase.len()..].bytes().next();
-        !before.is_some_and(|b| b.is_ascii_alphanumeric())
-            && !after.is_some_and(|b| b.is_ascii_alphanumeric())
+        !before.is_some_and(|b| b.is_ascii_alphanumeric()) && !after.is_some_and(|b| b.is_ascii_alphanumeric())
     })
 }
 
 fn matches(doc: &SampleDoc, clauses: &[Clause]) -> bool {
     clauses.iter().all(|clause| match clause.field.as_deref() {
-        None => {
-            contains_phrase(&doc.title, &clause.words) || contains_phrase(&doc.body, &clause.words)
-        }
+        None => contains_phrase(&doc.title, &clause.words) || contains_phrase(&doc.body, &clause.words),
         Some("title") => contains_phrase(&doc.title, &clause.words),
         Some("body") => contains_phrase(&doc.body, &clause.words),
         Some(keyword @ ("category" | "author")) => doc.str(keyword) == clause.raw,
@@ -530,10 +368,7 @@ fn example_queries_match_enough_documents() {
     for query in EXAMPLE_QUERIES {
         let per_100k = count(query) * 100_000 / SAMPLE_DOCS;
         report.push(format!("{query}: {per_100k}"));
-        assert!(
-            per_100k >= 100,
-            "`{query}` matches only {per_100k} per 100,000 documents"
-        );
+        assert!(per_100k >= 100, "`{query}` matches only {per_100k} per 100,000 documents");
     }
     println!("matches per 100,000 documents:\n{}", report.join("\n"));
 }
@@ -558,9 +393,6 @@ fn titles_never_repeat_a_word_back_to_back() {
         let doc: serde_json::Value = serde_json::from_str(line).unwrap();
         let title = doc["title"].as_str().unwrap().to_lowercase();
         let words: Vec<&str> = title.split_whitespace().collect();
-        assert!(
-            words.windows(2).all(|pair| pair[0] != pair[1]),
-            "doubled word in {title:?}"
-        );
+        assert!(words.windows(2).all(|pair| pair[0] != pair[1]), "doubled word in {title:?}");
     }
 }

@@ -41,11 +41,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
     let defaults = BuildOptions::default();
     let name = args
         .name
-        .or_else(|| {
-            args.out
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-        })
+        .or_else(|| args.out.file_name().map(|name| name.to_string_lossy().into_owned()))
         .unwrap_or(defaults.index_name.clone());
     let options = BuildOptions {
         shards: args.shards,

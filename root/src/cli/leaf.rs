@@ -3,8 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::Args;
+use fanout_leaf::faults::{parse_delay, parse_fraction};
 use fanout_leaf::{Leaf, LeafConfig};
+use fanout_proto::v1::Faults;
 
 #[derive(Debug, Args)]
 pub struct LeafArgs {
@@ -23,15 +27,28 @@ pub struct LeafArgs {
     /// Searches that may wait for a thread before new ones get ResourceExhausted.
     #[arg(long, default_value_t = 256)]
     max_queue: usize,
+    /// Tests and benchmarks only: delay a fraction of searches, as FRACTION:DURATION
+    /// (0.01:50ms). Changeable at run time through fanout.v1.LeafAdmin.
+    #[arg(long, value_parser = parse_delay, env = "FANOUT_INJECT_DELAY")]
+    inject_delay: Option<(f64, Duration)>,
+    /// Tests and benchmarks only: fail a fraction of searches with Unavailable.
+    #[arg(long, value_parser = parse_fraction, env = "FANOUT_INJECT_ERROR")]
+    inject_error: Option<f64>,
 }
 
 pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     let defaults = LeafConfig::new(&args.index, args.shard);
-    let config = LeafConfig {
-        threads: args.threads.unwrap_or(defaults.threads),
-        max_queue: args.max_queue,
-        ..defaults
+    let (delay_fraction, delay) = args.inject_delay.unwrap_or_default();
+    let faults = Faults {
+        delay_fraction,
+        delay_us: delay.as_micros() as u64,
+        error_fraction: args.inject_error.unwrap_or_default(),
     };
+    if faults != Faults::default() {
+        tracing::warn!(?faults, "fault injection is on");
+    }
+    let config =
+        LeafConfig { threads: args.threads.unwrap_or(defaults.threads), max_queue: args.max_queue, faults, ..defaults };
     let leaf = Leaf::open(&config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -43,18 +43,11 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
     let (index, is_demo) = match (&args.data, &args.schema) {
         (Some(data), Some(schema)) => {
             let (data, schema, shards) = (data.clone(), schema.clone(), args.shards);
-            (
-                tokio::task::spawn_blocking(move || workdir.user_index(&data, &schema, shards))
-                    .await??,
-                false,
-            )
+            (tokio::task::spawn_blocking(move || workdir.user_index(&data, &schema, shards)).await??, false)
         }
         _ => {
             let (docs, shards) = (args.docs, args.shards);
-            (
-                tokio::task::spawn_blocking(move || workdir.demo_index(docs, shards)).await??,
-                true,
-            )
+            (tokio::task::spawn_blocking(move || workdir.demo_index(docs, shards)).await??, true)
         }
     };
     let grpc_port = args.grpc_port.unwrap_or(args.port.wrapping_add(1));
@@ -76,26 +69,17 @@ fn print_banner(cluster: &LocalCluster, shards: u32, replicas: u32, is_demo: boo
     let http = cluster.http_address;
     let grpc = cluster.grpc_address;
     println!();
-    println!(
-        "fanout is serving index {:?}: {shards} shards x {replicas} replicas",
-        cluster.config.index
-    );
+    println!("fanout is serving index {:?}: {shards} shards x {replicas} replicas", cluster.config.index);
     for (shard, config) in cluster.config.shards.iter().enumerate() {
         println!("  shard {shard}: leaves at {}", config.replicas.join(", "));
     }
     println!("  root: HTTP http://{http}  gRPC {grpc}");
     println!();
     println!("Try:");
-    let queries: Vec<&str> = if is_demo {
-        EXAMPLE_QUERIES.iter().take(4).copied().collect()
-    } else {
-        vec!["your words"]
-    };
+    let queries: Vec<&str> =
+        if is_demo { EXAMPLE_QUERIES.iter().take(4).copied().collect() } else { vec!["your words"] };
     for query in &queries {
-        println!(
-            "  curl -s 'http://{http}/api/v1/search?q={}&limit=3'",
-            query.replace(' ', "+").replace('"', "%22")
-        );
+        println!("  curl -s 'http://{http}/api/v1/search?q={}&limit=3'", query.replace(' ', "+").replace('"', "%22"));
     }
     println!(
         "  curl -s -X POST http://{http}/api/v1/search -H 'content-type: application/json' \\\n       -d '{{\"query\": \"{}\", \"limit\": 5, \"fields\": [\"title\"]}}'",

@@ -11,11 +11,12 @@ use std::path::Path;
 
 use fanout_indexer::Manifest;
 use fanout_leaf::{Leaf, LeafConfig};
+use fanout_proto::v1::Faults;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{ClusterConfig, DEFAULT_TIMEOUT_MS, ShardConfig};
+use crate::config::{ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, ShardConfig};
 use crate::server::RootServerHandle;
 
 /// A running leaf inside a [`LocalCluster`].
@@ -62,6 +63,10 @@ pub struct LocalOptions {
     pub leaf_threads: usize,
     /// The root's default deadline.
     pub timeout_ms: u32,
+    /// The root's hedging policy.
+    pub hedging: HedgingConfig,
+    /// Faults every leaf injects from the start (tests and benchmarks only).
+    pub leaf_faults: Faults,
 }
 
 impl Default for LocalOptions {
@@ -70,10 +75,10 @@ impl Default for LocalOptions {
             replicas: 1,
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             grpc: SocketAddr::from(([127, 0, 0, 1], 0)),
-            leaf_threads: std::thread::available_parallelism()
-                .map(usize::from)
-                .unwrap_or(2),
+            leaf_threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            hedging: HedgingConfig::default(),
+            leaf_faults: Faults::default(),
         }
     }
 }
@@ -95,42 +100,29 @@ impl LocalCluster {
             for _ in 0..options.replicas {
                 let config = LeafConfig {
                     threads: options.leaf_threads,
+                    faults: options.leaf_faults,
                     ..LeafConfig::new(index_dir, shard)
                 };
                 replicas.push(start_leaf(&config).await?);
             }
-            shards.push(ShardConfig {
-                replicas: replicas
-                    .iter()
-                    .map(|leaf| leaf.address.to_string())
-                    .collect(),
-            });
+            shards.push(ShardConfig { replicas: replicas.iter().map(|leaf| leaf.address.to_string()).collect() });
             leaves.push(replicas);
         }
         let config = ClusterConfig {
             index: manifest.index_name.clone(),
             timeout_ms: options.timeout_ms,
             shards,
+            hedging: options.hedging.clone(),
+            health: HealthConfig::default(),
         };
         let root = RootServerHandle::new(&config)?;
-        let http = TcpListener::bind(options.http)
-            .await
-            .map_err(|err| bind_error(options.http, err))?;
-        let grpc = TcpListener::bind(options.grpc)
-            .await
-            .map_err(|err| bind_error(options.grpc, err))?;
+        let http = TcpListener::bind(options.http).await.map_err(|err| bind_error(options.http, err))?;
+        let grpc = TcpListener::bind(options.grpc).await.map_err(|err| bind_error(options.grpc, err))?;
         let http_address = http.local_addr()?;
         let grpc_address = grpc.local_addr()?;
         let (root_stop, receiver) = watch::channel(());
         let root_task = tokio::spawn(root.serve(http, grpc, stopped(receiver)));
-        Ok(LocalCluster {
-            http_address,
-            grpc_address,
-            config,
-            leaves,
-            root_stop,
-            root_task,
-        })
+        Ok(LocalCluster { http_address, grpc_address, config, leaves, root_stop, root_task })
     }
 
     /// The address of one leaf.
@@ -170,9 +162,5 @@ async fn start_leaf(config: &LeafConfig) -> anyhow::Result<RunningLeaf> {
             tracing::error!(shard, %address, %err, "leaf stopped with an error");
         }
     });
-    Ok(RunningLeaf {
-        address,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    Ok(RunningLeaf { address, stop: Some(stop), task: Some(task) })
 }

@@ -21,25 +21,16 @@ impl Workdir {
     /// Builds (or reuses) the demo corpus index with `docs` documents in `shards` shards.
     pub fn demo_index(&self, docs: usize, shards: u32) -> anyhow::Result<PathBuf> {
         let index = self.0.join(format!("demo-{docs}-{shards}"));
-        let key =
-            format!("demo v{DEMO_CORPUS_VERSION} docs={docs} seed={DEMO_SEED} shards={shards}");
+        let key = format!("demo v{DEMO_CORPUS_VERSION} docs={docs} seed={DEMO_SEED} shards={shards}");
         if is_cached(&index, &key) {
-            eprintln!(
-                "using the demo index at {} (built earlier)",
-                index.display()
-            );
+            eprintln!("using the demo index at {} (built earlier)", index.display());
             return Ok(index);
         }
-        std::fs::create_dir_all(&self.0)
-            .with_context(|| format!("creating {}", self.0.display()))?;
+        std::fs::create_dir_all(&self.0).with_context(|| format!("creating {}", self.0.display()))?;
         let corpus = self.0.join(format!("demo-corpus-{docs}.jsonl"));
-        eprintln!(
-            "generating the demo corpus: {docs} documents at {}",
-            corpus.display()
-        );
+        eprintln!("generating the demo corpus: {docs} documents at {}", corpus.display());
         let mut out = std::io::BufWriter::new(
-            std::fs::File::create(&corpus)
-                .with_context(|| format!("creating {}", corpus.display()))?,
+            std::fs::File::create(&corpus).with_context(|| format!("creating {}", corpus.display()))?,
         );
         write_demo_corpus(&mut out, docs, DEMO_SEED)?;
         std::io::Write::flush(&mut out)?;
@@ -49,23 +40,13 @@ impl Workdir {
     }
 
     /// Builds (or reuses) an index of the user's dataset.
-    pub fn user_index(
-        &self,
-        data: &Path,
-        schema_path: &Path,
-        shards: u32,
-    ) -> anyhow::Result<PathBuf> {
-        let schema_text = std::fs::read_to_string(schema_path)
-            .with_context(|| format!("reading {}", schema_path.display()))?;
-        let schema = IndexSchema::build(
-            SchemaFile::parse(&schema_text).with_context(|| schema_path.display().to_string())?,
-        )?;
-        let metadata =
-            std::fs::metadata(data).with_context(|| format!("reading {}", data.display()))?;
-        let modified = metadata
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    pub fn user_index(&self, data: &Path, schema_path: &Path, shards: u32) -> anyhow::Result<PathBuf> {
+        let schema_text =
+            std::fs::read_to_string(schema_path).with_context(|| format!("reading {}", schema_path.display()))?;
+        let schema =
+            IndexSchema::build(SchemaFile::parse(&schema_text).with_context(|| schema_path.display().to_string())?)?;
+        let metadata = std::fs::metadata(data).with_context(|| format!("reading {}", data.display()))?;
+        let modified = metadata.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
         let data = std::fs::canonicalize(data)?;
         let key = format!(
             "data={} size={} modified={:?} shards={shards} schema={:016x}",
@@ -74,19 +55,10 @@ impl Workdir {
             modified,
             xxh3_64(schema_text.as_bytes())
         );
-        let name = data
-            .file_stem()
-            .map(|stem| stem.to_string_lossy().replace('.', "-"))
-            .unwrap_or_default();
-        let index = self
-            .0
-            .join(format!("{name}-{:08x}", xxh3_64(key.as_bytes()) as u32));
+        let name = data.file_stem().map(|stem| stem.to_string_lossy().replace('.', "-")).unwrap_or_default();
+        let index = self.0.join(format!("{name}-{:08x}", xxh3_64(key.as_bytes()) as u32));
         if is_cached(&index, &key) {
-            eprintln!(
-                "using the index of {} at {} (built earlier)",
-                data.display(),
-                index.display()
-            );
+            eprintln!("using the index of {} at {} (built earlier)", data.display(), index.display());
             return Ok(index);
         }
         build(&data, &schema, &index, shards, &name, &key)?;
@@ -96,32 +68,14 @@ impl Workdir {
 
 fn is_cached(index: &Path, key: &str) -> bool {
     index.join(MANIFEST_FILE).exists()
-        && std::fs::read_to_string(index.join(CACHE_KEY_FILE))
-            .map(|found| found == key)
-            .unwrap_or(false)
+        && std::fs::read_to_string(index.join(CACHE_KEY_FILE)).map(|found| found == key).unwrap_or(false)
 }
 
-fn build(
-    data: &Path,
-    schema: &IndexSchema,
-    index: &Path,
-    shards: u32,
-    name: &str,
-    key: &str,
-) -> anyhow::Result<()> {
-    eprintln!(
-        "indexing {} into {shards} shards at {}",
-        data.display(),
-        index.display()
-    );
-    let options = BuildOptions {
-        shards,
-        index_name: name.to_string(),
-        ..BuildOptions::default()
-    };
+fn build(data: &Path, schema: &IndexSchema, index: &Path, shards: u32, name: &str, key: &str) -> anyhow::Result<()> {
+    eprintln!("indexing {} into {shards} shards at {}", data.display(), index.display());
+    let options = BuildOptions { shards, index_name: name.to_string(), ..BuildOptions::default() };
     let summary = build_index(data, schema, index, &options)?;
     eprint!("{summary}");
-    std::fs::write(index.join(CACHE_KEY_FILE), key)
-        .with_context(|| format!("writing {}", index.display()))?;
+    std::fs::write(index.join(CACHE_KEY_FILE), key).with_context(|| format!("writing {}", index.display()))?;
     Ok(())
 }

@@ -59,13 +59,7 @@ pub fn merge_top_k(lists: &[Vec<ShardHit>], offset: usize, limit: usize) -> Vec<
     let mut heap: BinaryHeap<Head> = lists
         .iter()
         .enumerate()
-        .filter_map(|(list, hits)| {
-            hits.first().map(|hit| Head {
-                hit: *hit,
-                list,
-                position: 0,
-            })
-        })
+        .filter_map(|(list, hits)| hits.first().map(|hit| Head { hit: *hit, list, position: 0 }))
         .collect();
     let mut page = Vec::with_capacity(limit);
     let mut skipped = 0;
@@ -78,11 +72,7 @@ pub fn merge_top_k(lists: &[Vec<ShardHit>], offset: usize, limit: usize) -> Vec<
         }
         let next = head.position + 1;
         if let Some(hit) = lists[head.list].get(next) {
-            heap.push(Head {
-                hit: *hit,
-                list: head.list,
-                position: next,
-            });
+            heap.push(Head { hit: *hit, list: head.list, position: next });
         }
     }
     page
@@ -96,11 +86,7 @@ mod tests {
 
     fn hits_strategy() -> impl Strategy<Value = Vec<Vec<ShardHit>>> {
         // Few distinct scores, so ties across and within shards are common.
-        prop::collection::vec(
-            prop::collection::vec((0u8..6, 0u32..3, 0u32..50), 0..40),
-            1..8,
-        )
-        .prop_map(|shards| {
+        prop::collection::vec(prop::collection::vec((0u8..6, 0u32..3, 0u32..50), 0..40), 1..8).prop_map(|shards| {
             shards
                 .into_iter()
                 .enumerate()
@@ -134,29 +120,10 @@ mod tests {
 
     #[test]
     fn breaks_score_ties_by_shard_then_address() {
-        let hit = |score, shard, doc_id| ShardHit {
-            score,
-            shard,
-            segment_ord: 0,
-            doc_id,
-        };
-        let lists = vec![
-            vec![hit(2.0, 0, 5), hit(1.0, 0, 1)],
-            vec![hit(2.0, 1, 0), hit(1.0, 1, 0)],
-        ];
+        let hit = |score, shard, doc_id| ShardHit { score, shard, segment_ord: 0, doc_id };
+        let lists = vec![vec![hit(2.0, 0, 5), hit(1.0, 0, 1)], vec![hit(2.0, 1, 0), hit(1.0, 1, 0)]];
         let merged = merge_top_k(&lists, 0, 10);
-        assert_eq!(
-            merged,
-            vec![
-                hit(2.0, 0, 5),
-                hit(2.0, 1, 0),
-                hit(1.0, 0, 1),
-                hit(1.0, 1, 0)
-            ]
-        );
-        assert_eq!(
-            merge_top_k(&lists, 1, 2),
-            vec![hit(2.0, 1, 0), hit(1.0, 0, 1)]
-        );
+        assert_eq!(merged, vec![hit(2.0, 0, 5), hit(2.0, 1, 0), hit(1.0, 0, 1), hit(1.0, 1, 0)]);
+        assert_eq!(merge_top_k(&lists, 1, 2), vec![hit(2.0, 1, 0), hit(1.0, 0, 1)]);
     }
 }

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
-use crate::cluster::{Cluster, ShardFailure, with_deadline};
+use crate::cluster::{Answer, CallKind, Cluster, ShardFailure, with_deadline};
 use crate::error::RootError;
 use merge::{ShardHit, merge_top_k};
 use outcome::ShardOutcomes;
@@ -37,11 +37,7 @@ pub struct RootSearcher {
 impl RootSearcher {
     /// A searcher over `cluster` with a default deadline.
     pub fn new(cluster: Arc<Cluster>, default_timeout_ms: u32) -> RootSearcher {
-        RootSearcher {
-            cluster,
-            stats: StatsCache::new(10_000, Duration::from_secs(300)),
-            default_timeout_ms,
-        }
+        RootSearcher { cluster, stats: StatsCache::new(10_000, Duration::from_secs(300)), default_timeout_ms }
     }
 
     /// The cluster searched.
@@ -49,24 +45,29 @@ impl RootSearcher {
         &self.cluster
     }
 
-    /// Validates and runs a search.
+    /// Validates and runs a search, and records it in the root's metrics.
     pub async fn search(&self, request: SearchRequest) -> Result<SearchResponse, RootError> {
         let started = Instant::now();
+        let result = self.execute(request, started).await;
+        let status = match &result {
+            Ok(response) if response.partial => "partial",
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        metrics::counter!("fanout_root_requests_total", "status" => status).increment(1);
+        metrics::histogram!("fanout_root_request_duration_seconds").record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn execute(&self, request: SearchRequest, started: Instant) -> Result<SearchResponse, RootError> {
         let request = request.validate(self.default_timeout_ms)?;
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
         let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
 
-        let stats = self
-            .stats
-            .get(&self.cluster, &request.query, deadline, &mut outcomes)
-            .await?;
-        let (lists, total_hits) = self
-            .query_phase(&request, &stats, deadline, &mut outcomes)
-            .await?;
+        let stats = self.stats.get(&self.cluster, &request.query, deadline, &mut outcomes).await?;
+        let (lists, total_hits) = self.query_phase(&request, &stats, deadline, &mut outcomes).await?;
         let page = merge_top_k(&lists, request.offset as usize, request.limit as usize);
-        let hits = self
-            .fetch_phase(&request, &page, &stats.generations, deadline, &mut outcomes)
-            .await?;
+        let hits = self.fetch_phase(&request, &page, &stats.generations, deadline, &mut outcomes).await?;
 
         let account = outcomes.account();
         if account.successful == 0 || (outcomes.is_partial() && !request.allow_partial) {
@@ -91,40 +92,33 @@ impl RootSearcher {
         outcomes: &mut ShardOutcomes,
     ) -> Result<(Vec<Vec<ShardHit>>, u64), RootError> {
         // A count-only request (limit 0) needs no hits from any shard.
-        let wanted = if request.limit == 0 {
-            0
-        } else {
-            request.offset + request.limit
-        };
+        let wanted = if request.limit == 0 { 0 } else { request.offset + request.limit };
         let leaf_request = LeafSearchRequest {
             query: request.query.clone(),
             limit: wanted,
             offset: 0,
             stats: Some(stats.stats.clone()),
         };
-        let calls = self
-            .cluster
-            .shards
-            .iter()
-            .filter(|set| outcomes.is_live(set.shard()))
-            .map(|set| {
-                let leaf_request = &leaf_request;
-                async move {
-                    let answer = set
-                        .call(deadline, |mut client, left| {
-                            let request = with_deadline(leaf_request.clone(), left);
-                            async move { client.search(request).await }
-                        })
-                        .await;
-                    (set.shard(), answer)
-                }
-            });
+        let calls = self.cluster.shards.iter().filter(|set| outcomes.is_live(set.shard())).map(|set| {
+            let leaf_request = &leaf_request;
+            async move {
+                let answer = set
+                    .call(CallKind::Search, deadline, |mut client, left| {
+                        let request = with_deadline(leaf_request.clone(), left);
+                        async move { client.search(request).await }
+                    })
+                    .await;
+                (set.shard(), answer)
+            }
+        });
         let answers = futures::future::join_all(calls).await;
         let mut lists = Vec::with_capacity(answers.len());
         let mut total_hits = 0;
         for (shard, answer) in answers {
             match answer {
-                Ok(response) => {
+                Ok(answer) => {
+                    outcomes.note_hedge(shard, answer.hedged);
+                    let response = answer.value;
                     let expected = stats.generations[shard as usize];
                     if expected != 0 && response.generation != expected {
                         // The shard was rebuilt since the statistics were gathered.
@@ -166,10 +160,10 @@ impl RootSearcher {
     ) -> Result<Vec<Hit>, RootError> {
         let mut by_shard: BTreeMap<u32, Vec<DocAddress>> = BTreeMap::new();
         for hit in page {
-            by_shard.entry(hit.shard).or_default().push(DocAddress {
-                segment_ord: hit.segment_ord,
-                doc_id: hit.doc_id,
-            });
+            by_shard
+                .entry(hit.shard)
+                .or_default()
+                .push(DocAddress { segment_ord: hit.segment_ord, doc_id: hit.doc_id });
         }
         let calls = by_shard.iter().map(|(shard, addresses)| {
             let set = &self.cluster.shards[*shard as usize];
@@ -180,7 +174,7 @@ impl RootSearcher {
             };
             async move {
                 let answer = set
-                    .call(deadline, |mut client, left| {
+                    .call(CallKind::Fetch, deadline, |mut client, left| {
                         let request = with_deadline(fetch.clone(), left);
                         async move { client.fetch(request).await }
                     })
@@ -191,14 +185,15 @@ impl RootSearcher {
         let mut fetched: BTreeMap<u32, std::vec::IntoIter<FetchedDoc>> = BTreeMap::new();
         for (shard, answer) in futures::future::join_all(calls).await {
             match answer {
-                Ok(response) if response.docs.len() == by_shard[&shard].len() => {
-                    fetched.insert(shard, response.docs.into_iter());
+                Ok(Answer { value, hedged }) if value.docs.len() == by_shard[&shard].len() => {
+                    outcomes.note_hedge(shard, hedged);
+                    fetched.insert(shard, value.docs.into_iter());
                 }
-                Ok(response) => outcomes.fail(
+                Ok(Answer { value, .. }) => outcomes.fail(
                     shard,
                     ShardFailure::Unavailable(format!(
                         "fetch returned {} documents for {} addresses",
-                        response.docs.len(),
+                        value.docs.len(),
                         by_shard[&shard].len()
                     )),
                 ),
@@ -213,15 +208,9 @@ impl RootSearcher {
             let Some(doc) = fetched.get_mut(&hit.shard).and_then(Iterator::next) else {
                 continue;
             };
-            let fields = RawValue::from_string(doc.fields_json).map_err(|err| {
-                RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard))
-            })?;
-            hits.push(Hit {
-                id: doc.id,
-                score: hit.score,
-                shard: hit.shard,
-                fields,
-            });
+            let fields = RawValue::from_string(doc.fields_json)
+                .map_err(|err| RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard)))?;
+            hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, fields });
         }
         Ok(hits)
     }
@@ -229,18 +218,11 @@ impl RootSearcher {
 
 /// A leaf refused the request with an error no replica can fix. Bad input fails the
 /// whole request (every shard would refuse it alike); anything else takes the shard out.
-pub(crate) fn rejected(
-    shard: u32,
-    status: &Status,
-    outcomes: &mut ShardOutcomes,
-) -> Result<(), RootError> {
+pub(crate) fn rejected(shard: u32, status: &Status, outcomes: &mut ShardOutcomes) -> Result<(), RootError> {
     match status.code() {
         Code::InvalidArgument | Code::NotFound => Err(RootError::from_leaf_status(shard, status)),
         _ => {
-            outcomes.fail(
-                shard,
-                ShardFailure::Unavailable(format!("{}: {}", status.code(), status.message())),
-            );
+            outcomes.fail(shard, ShardFailure::Unavailable(format!("{}: {}", status.code(), status.message())));
             Ok(())
         }
     }
@@ -248,16 +230,9 @@ pub(crate) fn rejected(
 
 fn missing_shards_error(outcomes: &ShardOutcomes) -> RootError {
     let failed = outcomes.failed_shards();
-    let summary: Vec<String> = failed
-        .iter()
-        .map(|f| format!("shard {}: {}", f.shard, f.reason))
-        .collect();
-    let message = format!(
-        "{} of {} shards did not answer ({})",
-        failed.len(),
-        outcomes.account().total,
-        summary.join("; ")
-    );
+    let summary: Vec<String> = failed.iter().map(|f| format!("shard {}: {}", f.shard, f.reason)).collect();
+    let message =
+        format!("{} of {} shards did not answer ({})", failed.len(), outcomes.account().total, summary.join("; "));
     if failed.iter().all(|f| f.timed_out) {
         RootError::DeadlineExceeded(message)
     } else {

@@ -15,6 +15,8 @@ pub struct ShardAccount {
     pub failed: u32,
     /// Shards that missed the deadline.
     pub timed_out: u32,
+    /// Shards for which a hedge (a second replica) was asked.
+    pub hedged: u32,
 }
 
 /// One missing shard and why.
@@ -32,14 +34,18 @@ pub struct FailedShard {
 #[derive(Clone, Debug)]
 pub struct ShardOutcomes {
     failures: Vec<Option<ShardFailure>>,
+    hedged: Vec<bool>,
 }
 
 impl ShardOutcomes {
     /// Every one of `shards` shards starts in.
     pub fn new(shards: usize) -> ShardOutcomes {
-        ShardOutcomes {
-            failures: vec![None; shards],
-        }
+        ShardOutcomes { failures: vec![None; shards], hedged: vec![false; shards] }
+    }
+
+    /// Records that a hedge was sent to the shard in some phase.
+    pub fn note_hedge(&mut self, shard: u32, hedged: bool) {
+        self.hedged[shard as usize] |= hedged;
     }
 
     /// Takes a shard out of the request; its first failure is the one reported.
@@ -62,17 +68,14 @@ impl ShardOutcomes {
 
     /// The counts.
     pub fn account(&self) -> ShardAccount {
-        let timed_out = self
-            .failures
-            .iter()
-            .filter(|f| matches!(f, Some(ShardFailure::TimedOut)))
-            .count() as u32;
+        let timed_out = self.failures.iter().filter(|f| matches!(f, Some(ShardFailure::TimedOut))).count() as u32;
         let missing = self.failures.iter().filter(|f| f.is_some()).count() as u32;
         ShardAccount {
             total: self.failures.len() as u32,
             successful: self.failures.len() as u32 - missing,
             failed: missing - timed_out,
             timed_out,
+            hedged: self.hedged.iter().filter(|hedged| **hedged).count() as u32,
         }
     }
 
@@ -102,23 +105,10 @@ mod tests {
         outcomes.fail(1, ShardFailure::TimedOut);
         outcomes.fail(3, ShardFailure::Unavailable("down".into()));
         outcomes.fail(3, ShardFailure::TimedOut);
-        assert_eq!(
-            outcomes.account(),
-            ShardAccount {
-                total: 4,
-                successful: 2,
-                failed: 1,
-                timed_out: 1
-            }
-        );
+        outcomes.note_hedge(0, true);
+        outcomes.note_hedge(0, false);
+        assert_eq!(outcomes.account(), ShardAccount { total: 4, successful: 2, failed: 1, timed_out: 1, hedged: 1 });
         assert!(outcomes.is_partial() && outcomes.is_live(0) && !outcomes.is_live(3));
-        assert_eq!(
-            outcomes.failed_shards()[1],
-            FailedShard {
-                shard: 3,
-                reason: "down".into(),
-                timed_out: false
-            }
-        );
+        assert_eq!(outcomes.failed_shards()[1], FailedShard { shard: 3, reason: "down".into(), timed_out: false });
     }
 }

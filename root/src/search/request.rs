@@ -57,23 +57,16 @@ impl SearchRequest {
             return invalid("query must not be empty".into());
         }
         if self.query.len() > MAX_QUERY_BYTES {
-            return invalid(format!(
-                "query is {} bytes long; the limit is {MAX_QUERY_BYTES}",
-                self.query.len()
-            ));
+            return invalid(format!("query is {} bytes long; the limit is {MAX_QUERY_BYTES}", self.query.len()));
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         let offset = self.offset.unwrap_or(0);
         if u64::from(offset) + u64::from(limit) > u64::from(MAX_WINDOW) {
-            return invalid(format!(
-                "offset + limit must be at most {MAX_WINDOW}, got {offset} + {limit}"
-            ));
+            return invalid(format!("offset + limit must be at most {MAX_WINDOW}, got {offset} + {limit}"));
         }
         let timeout_ms = self.timeout_ms.unwrap_or(default_timeout_ms);
         if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            return invalid(format!(
-                "timeout_ms must be between 1 and {MAX_TIMEOUT_MS}, got {timeout_ms}"
-            ));
+            return invalid(format!("timeout_ms must be between 1 and {MAX_TIMEOUT_MS}, got {timeout_ms}"));
         }
         let fields = self.fields.unwrap_or_default();
         if let Some(empty) = fields.iter().position(|field| field.is_empty()) {
@@ -95,77 +88,31 @@ mod tests {
     use super::*;
 
     fn request(query: &str) -> SearchRequest {
-        SearchRequest {
-            query: query.into(),
-            ..SearchRequest::default()
-        }
+        SearchRequest { query: query.into(), ..SearchRequest::default() }
     }
 
     #[test]
     fn fills_defaults() {
         let valid = request("cat").validate(5000).unwrap();
-        assert_eq!(
-            (
-                valid.limit,
-                valid.offset,
-                valid.timeout_ms,
-                valid.allow_partial
-            ),
-            (10, 0, 5000, true)
-        );
+        assert_eq!((valid.limit, valid.offset, valid.timeout_ms, valid.allow_partial), (10, 0, 5000, true));
     }
 
     #[test]
     fn bounds_the_window_and_names_it() {
-        let deep = SearchRequest {
-            offset: Some(9_995),
-            limit: Some(10),
-            ..request("cat")
-        };
+        let deep = SearchRequest { offset: Some(9_995), limit: Some(10), ..request("cat") };
         let message = deep.validate(5000).unwrap_err().to_string();
-        assert_eq!(
-            message,
-            "offset + limit must be at most 10000, got 9995 + 10"
-        );
-        let edge = SearchRequest {
-            offset: Some(9_990),
-            limit: Some(10),
-            ..request("cat")
-        };
+        assert_eq!(message, "offset + limit must be at most 10000, got 9995 + 10");
+        let edge = SearchRequest { offset: Some(9_990), limit: Some(10), ..request("cat") };
         assert!(edge.validate(5000).is_ok());
-        let huge = SearchRequest {
-            offset: Some(u32::MAX),
-            limit: Some(u32::MAX),
-            ..request("cat")
-        };
+        let huge = SearchRequest { offset: Some(u32::MAX), limit: Some(u32::MAX), ..request("cat") };
         assert!(huge.validate(5000).is_err());
     }
 
     #[test]
     fn rejects_empty_and_oversized_queries_and_bad_timeouts() {
-        assert!(
-            request("  ")
-                .validate(5000)
-                .unwrap_err()
-                .to_string()
-                .contains("must not be empty")
-        );
-        assert!(
-            request(&"a".repeat(5000))
-                .validate(5000)
-                .unwrap_err()
-                .to_string()
-                .contains("4096")
-        );
-        let zero = SearchRequest {
-            timeout_ms: Some(0),
-            ..request("cat")
-        };
-        assert!(
-            zero.validate(5000)
-                .unwrap_err()
-                .to_string()
-                .contains("timeout_ms")
-        );
+        assert!(request("  ").validate(5000).unwrap_err().to_string().contains("must not be empty"));
+        assert!(request(&"a".repeat(5000)).validate(5000).unwrap_err().to_string().contains("4096"));
+        let zero = SearchRequest { timeout_ms: Some(0), ..request("cat") };
+        assert!(zero.validate(5000).unwrap_err().to_string().contains("timeout_ms"));
     }
 }

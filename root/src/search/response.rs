@@ -57,15 +57,13 @@ impl From<SearchResponse> for wire::SearchResponse {
                 successful: response.shards.successful,
                 failed: response.shards.failed,
                 timed_out: response.shards.timed_out,
+                hedged: response.shards.hedged,
             }),
             partial: response.partial,
             failures: response
                 .failures
                 .into_iter()
-                .map(|failure| wire::ShardFailure {
-                    shard: failure.shard,
-                    reason: failure.reason,
-                })
+                .map(|failure| wire::ShardFailure { shard: failure.shard, reason: failure.reason })
                 .collect(),
         }
     }

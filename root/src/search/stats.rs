@@ -10,7 +10,7 @@ use fanout_proto::v1::{GlobalStats, StatsRequest, TermDocFreq};
 use moka::future::Cache;
 use tokio::time::Instant;
 
-use crate::cluster::{Cluster, ShardFailure, with_deadline};
+use crate::cluster::{CallKind, Cluster, ShardFailure, with_deadline};
 use crate::error::RootError;
 use crate::search::outcome::ShardOutcomes;
 use crate::search::rejected;
@@ -32,12 +32,7 @@ pub struct StatsCache {
 impl StatsCache {
     /// A cache of at most `capacity` queries, each kept at most `ttl`.
     pub fn new(capacity: u64, ttl: Duration) -> StatsCache {
-        StatsCache {
-            cache: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .build(),
-        }
+        StatsCache { cache: Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
     }
 
     /// Forgets a query's statistics (a shard reported another generation).
@@ -58,13 +53,8 @@ impl StatsCache {
             return Ok(cached);
         }
         let calls = cluster.shards.iter().map(|set| {
-            set.call(deadline, |mut client, left| {
-                let request = with_deadline(
-                    StatsRequest {
-                        query: query.to_string(),
-                    },
-                    left,
-                );
+            set.call(CallKind::Stats, deadline, |mut client, left| {
+                let request = with_deadline(StatsRequest { query: query.to_string() }, left);
                 async move { client.stats(request).await }
             })
         });
@@ -76,7 +66,9 @@ impl StatsCache {
         let mut answered = 0;
         for (shard, answer) in answers.into_iter().enumerate() {
             match answer {
-                Ok(share) => {
+                Ok(answer) => {
+                    outcomes.note_hedge(shard as u32, answer.hedged);
+                    let share = answer.value;
                     total_num_docs += share.total_num_docs;
                     for (field, tokens) in share.total_num_tokens {
                         *total_num_tokens.entry(field).or_default() += tokens;
@@ -91,20 +83,12 @@ impl StatsCache {
                 Err(failure) => outcomes.fail(shard as u32, failure),
             }
         }
-        let mut doc_freqs: Vec<TermDocFreq> = doc_freqs
-            .into_iter()
-            .map(|(term, doc_freq)| TermDocFreq { term, doc_freq })
-            .collect();
+        let mut doc_freqs: Vec<TermDocFreq> =
+            doc_freqs.into_iter().map(|(term, doc_freq)| TermDocFreq { term, doc_freq }).collect();
         doc_freqs.sort_by(|a, b| a.term.cmp(&b.term));
         let complete = answered == cluster.shards.len();
-        let stats = Arc::new(CachedStats {
-            stats: GlobalStats {
-                total_num_docs,
-                total_num_tokens,
-                doc_freqs,
-            },
-            generations,
-        });
+        let stats =
+            Arc::new(CachedStats { stats: GlobalStats { total_num_docs, total_num_tokens, doc_freqs }, generations });
         if complete {
             self.cache.insert(query.to_string(), stats.clone()).await;
         }

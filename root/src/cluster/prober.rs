@@ -1,0 +1,126 @@
+//! The background prober: health checks for ejected replicas once their backoff has
+//! passed, probe searches for replicas on probation, and latency-induced probation for
+//! replicas much slower than their peers (The Tail at Scale, "latency-induced probation").
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fanout_proto::v1::LeafSearchRequest;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::Cluster;
+use super::failure::with_deadline;
+use super::replica::{INITIAL_LATENCY, ReplicaState};
+use super::replica_set::ReplicaSet;
+
+/// A probe search: matches every document, returns none; it goes through the leaf's
+/// search pool, so it sees what searches see (queueing, slowness).
+const PROBE_QUERY: &str = "*";
+/// A replica must be at least this much slower than its peers (besides the factor) to
+/// be put on probation: sub-millisecond ratios are noise.
+const PROBATION_MIN_GAP_MS: f64 = 2.0;
+
+/// Runs until `stop` changes.
+pub async fn run(cluster: Arc<Cluster>, mut stop: watch::Receiver<()>) {
+    let interval = Duration::from_millis(cluster.health.probe_interval_ms);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let rounds = cluster.shards.iter().map(probe_shard);
+        futures::future::join_all(rounds).await;
+    }
+}
+
+async fn probe_shard(set: &ReplicaSet) {
+    let config = set.health_config().clone();
+    let timeout = Duration::from_millis(config.probe_timeout_ms);
+    // Where a replica back in rotation starts its latency estimate: like its peers.
+    let restart_at = peer_median(set, None).map_or(INITIAL_LATENCY, |ms| Duration::from_secs_f64(ms / 1000.0));
+    // Latency-induced probation: compare each healthy replica with its healthy peers.
+    for (index, replica) in set.replicas().iter().enumerate() {
+        if replica.state() != ReplicaState::Healthy {
+            continue;
+        }
+        if let (Some(mine), Some(median)) = (replica.mean_latency_ms(), peer_median(set, Some(index)))
+            && mine > config.probation_factor * median
+            && mine - median > PROBATION_MIN_GAP_MS
+        {
+            set.start_probation(index, "much slower than its peers");
+        }
+    }
+    let probes = set.replicas().iter().enumerate().map(|(index, replica)| {
+        let config = &config;
+        async move {
+            match replica.state() {
+                ReplicaState::Healthy => {}
+                ReplicaState::Ejected if replica.due_for_health_check() => {
+                    let started = Instant::now();
+                    let mut health = HealthClient::new(replica.channel.clone());
+                    let request = with_deadline(HealthCheckRequest { service: String::new() }, timeout);
+                    let serving = tokio::time::timeout(timeout, health.check(request)).await;
+                    match serving {
+                        Ok(Ok(answer)) if answer.get_ref().status == ServingStatus::Serving as i32 => {
+                            replica.probe_succeeded(started.elapsed(), true, config, restart_at);
+                            tracing::info!(shard = set.shard(), replica = %replica.address, "replica back in rotation");
+                        }
+                        _ => replica.probe_failed(config),
+                    }
+                }
+                ReplicaState::Ejected => {}
+                ReplicaState::Probation => {
+                    let started = Instant::now();
+                    let mut client = replica.client.clone();
+                    let request = with_deadline(
+                        LeafSearchRequest { query: PROBE_QUERY.into(), limit: 0, offset: 0, stats: None },
+                        timeout,
+                    );
+                    let _in_flight = replica.begin(false);
+                    match tokio::time::timeout(timeout, client.search(request)).await {
+                        Ok(Ok(_)) => {
+                            let latency = started.elapsed();
+                            let median = peer_median(set, Some(index));
+                            let fast_enough = median.is_none_or(|median| {
+                                let ms = latency.as_secs_f64() * 1000.0;
+                                ms <= config.probation_factor * median || ms - median <= PROBATION_MIN_GAP_MS
+                            });
+                            if replica.probe_succeeded(latency, fast_enough, config, restart_at) {
+                                tracing::info!(shard = set.shard(), replica = %replica.address, "replica off probation");
+                            }
+                        }
+                        _ => replica.probe_failed(config),
+                    }
+                }
+            }
+        }
+    });
+    futures::future::join_all(probes).await;
+}
+
+/// The median mean latency of the shard's healthy replicas other than `except`, in ms.
+fn peer_median(set: &ReplicaSet, except: Option<usize>) -> Option<f64> {
+    let mut latencies: Vec<f64> = set
+        .replicas()
+        .iter()
+        .enumerate()
+        .filter(|(index, replica)| Some(*index) != except && replica.state() == ReplicaState::Healthy)
+        .filter_map(|(_, replica)| replica.mean_latency_ms())
+        .collect();
+    if latencies.is_empty() {
+        return None;
+    }
+    latencies.sort_by(f64::total_cmp);
+    let middle = latencies.len() / 2;
+    Some(if latencies.len().is_multiple_of(2) {
+        (latencies[middle - 1] + latencies[middle]) / 2.0
+    } else {
+        latencies[middle]
+    })
+}

@@ -1,0 +1,302 @@
+//! One leaf serving a shard, as the root sees it: its connection, its latency estimates,
+//! its counters, and its place in the health state machine
+//! (healthy → ejected on failures, healthy → probation when slow; back after probes).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use fanout_proto::v1::leaf_client::LeafClient;
+use serde::Serialize;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use super::peak_ewma::{MeanLatency, PeakEwma};
+use crate::config::HealthConfig;
+
+/// Where a replica stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaState {
+    /// In rotation.
+    Healthy,
+    /// Much slower than its peers: only probes reach it until it recovers.
+    Probation,
+    /// Failing: no traffic until a health check after its backoff succeeds.
+    Ejected,
+}
+
+/// The starting latency estimate of a replica nothing is known about.
+pub const INITIAL_LATENCY: Duration = Duration::from_millis(1);
+/// How fast latency estimates forget.
+pub const LATENCY_DECAY: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct Health {
+    state: ReplicaState,
+    consecutive_failures: u32,
+    lost_races: u32,
+    good_probes: u32,
+    backoff: Duration,
+    retry_at: Instant,
+    latency: PeakEwma,
+    mean: MeanLatency,
+}
+
+/// Monotonic counters, shown by `/api/v1/cluster`.
+#[derive(Debug, Default)]
+pub struct ReplicaCounters {
+    /// Requests in flight now.
+    pub in_flight: AtomicU64,
+    /// Requests sent (hedges included).
+    pub requests: AtomicU64,
+    /// Requests that failed with a retryable error.
+    pub errors: AtomicU64,
+    /// Hedges sent to this replica.
+    pub hedges: AtomicU64,
+    /// Hedges sent to this replica that answered first.
+    pub hedges_won: AtomicU64,
+    /// Times it was ejected.
+    pub ejections: AtomicU64,
+    /// Times it was put on probation.
+    pub probations: AtomicU64,
+}
+
+/// One leaf of a shard.
+#[derive(Debug)]
+pub struct Replica {
+    /// The leaf's `host:port`.
+    pub address: String,
+    /// Its gRPC client (cheap to clone).
+    pub client: LeafClient<Channel>,
+    /// The channel, shared with health checks.
+    pub channel: Channel,
+    /// Its counters.
+    pub counters: ReplicaCounters,
+    health: Mutex<Health>,
+}
+
+/// Decrements the in-flight count when an attempt ends, however it ends.
+pub struct InFlight<'a> {
+    counters: &'a ReplicaCounters,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What `/api/v1/cluster` shows of a replica.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplicaSnapshot {
+    /// The leaf's address.
+    pub address: String,
+    /// Its state.
+    pub state: ReplicaState,
+    /// The Peak-EWMA latency estimate, in milliseconds.
+    pub latency_ms: f64,
+    /// The mean recent latency, in milliseconds (None before enough samples).
+    pub mean_latency_ms: Option<f64>,
+    /// Requests in flight.
+    pub in_flight: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Retryable failures.
+    pub errors: u64,
+    /// Hedges sent to it.
+    pub hedges: u64,
+    /// Hedges it won.
+    pub hedges_won: u64,
+    /// Times ejected.
+    pub ejections: u64,
+    /// Times put on probation.
+    pub probations: u64,
+}
+
+/// Samples a mean needs before probation decisions use it.
+pub const MEAN_MIN_SAMPLES: u64 = 10;
+
+impl Replica {
+    /// A replica reached through `channel`.
+    pub fn new(address: String, channel: Channel) -> Replica {
+        let now = Instant::now();
+        Replica {
+            address,
+            client: LeafClient::new(channel.clone()),
+            channel,
+            counters: ReplicaCounters::default(),
+            health: Mutex::new(Health {
+                state: ReplicaState::Healthy,
+                consecutive_failures: 0,
+                lost_races: 0,
+                good_probes: 0,
+                backoff: Duration::ZERO,
+                retry_at: now,
+                latency: PeakEwma::new(INITIAL_LATENCY, LATENCY_DECAY),
+                mean: MeanLatency::default(),
+            }),
+        }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().expect("replica health lock")
+    }
+
+    /// The replica's state.
+    pub fn state(&self) -> ReplicaState {
+        self.health().state
+    }
+
+    /// The load-balancing cost: latency estimate × (requests in flight + 1).
+    pub fn cost(&self) -> f64 {
+        let estimate = self.health().latency.estimate(Instant::now()).as_nanos() as f64;
+        estimate * (self.counters.in_flight.load(Ordering::Relaxed) + 1) as f64
+    }
+
+    /// The mean recent latency in milliseconds, once known.
+    pub fn mean_latency_ms(&self) -> Option<f64> {
+        self.health().mean.millis(MEAN_MIN_SAMPLES)
+    }
+
+    /// Starts an attempt: counts it and holds it in flight until the guard drops.
+    pub fn begin(&self, hedge: bool) -> InFlight<'_> {
+        self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if hedge {
+            self.counters.hedges.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight { counters: &self.counters }
+    }
+
+    /// An attempt answered in `latency`.
+    pub fn succeeded(&self, latency: Duration) {
+        let mut health = self.health();
+        health.latency.observe(latency, Instant::now());
+        health.mean.observe(latency);
+        health.consecutive_failures = 0;
+        health.lost_races = 0;
+    }
+
+    /// An attempt failed with a retryable error; returns true if this ejected the replica.
+    pub fn failed(&self, config: &HealthConfig) -> bool {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        let mut health = self.health();
+        health.consecutive_failures += 1;
+        if health.state != ReplicaState::Ejected && health.consecutive_failures >= config.failures_to_eject {
+            health.state = ReplicaState::Ejected;
+            health.backoff = Duration::from_millis(config.backoff_initial_ms);
+            health.retry_at = Instant::now() + health.backoff;
+            health.good_probes = 0;
+            self.counters.ejections.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Another replica answered first while this one had been working for `elapsed`; a
+    /// replica that keeps losing is a gray failure (alive but not answering). Returns the
+    /// number of races lost in a row.
+    pub fn lost_race(&self, elapsed: Duration) -> u32 {
+        let mut health = self.health();
+        // The true latency is at least `elapsed`: count it as such.
+        health.latency.observe(elapsed, Instant::now());
+        health.mean.observe(elapsed);
+        health.lost_races += 1;
+        health.lost_races
+    }
+
+    /// Takes a healthy replica out of rotation for being slow; false if it was not healthy.
+    pub fn start_probation(&self) -> bool {
+        let mut health = self.health();
+        if health.state != ReplicaState::Healthy {
+            return false;
+        }
+        health.state = ReplicaState::Probation;
+        health.good_probes = 0;
+        self.counters.probations.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether an ejected replica's backoff has passed.
+    pub fn due_for_health_check(&self) -> bool {
+        let health = self.health();
+        health.state == ReplicaState::Ejected && Instant::now() >= health.retry_at
+    }
+
+    /// A probe of a replica out of rotation answered in `latency`, fast enough or not;
+    /// returns true if that brought it back.
+    pub fn probe_succeeded(
+        &self,
+        latency: Duration,
+        fast_enough: bool,
+        config: &HealthConfig,
+        peers: Duration,
+    ) -> bool {
+        let mut health = self.health();
+        health.mean.observe(latency);
+        match health.state {
+            ReplicaState::Healthy => false,
+            ReplicaState::Ejected => {
+                self.restore(&mut health, peers);
+                true
+            }
+            ReplicaState::Probation => {
+                health.good_probes = if fast_enough { health.good_probes + 1 } else { 0 };
+                if health.good_probes >= config.probes_to_recover {
+                    self.restore(&mut health, peers);
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// A probe failed: an ejected replica waits twice as long (up to the maximum); a
+    /// replica on probation counts a failure (enough of them eject it).
+    pub fn probe_failed(&self, config: &HealthConfig) {
+        let state = self.state();
+        match state {
+            ReplicaState::Ejected => {
+                let mut health = self.health();
+                health.backoff = (health.backoff * 2).min(Duration::from_millis(config.backoff_max_ms));
+                health.retry_at = Instant::now() + health.backoff;
+            }
+            ReplicaState::Probation => {
+                self.health().good_probes = 0;
+                self.failed(config);
+            }
+            ReplicaState::Healthy => {}
+        }
+    }
+
+    fn restore(&self, health: &mut Health, peers: Duration) {
+        health.state = ReplicaState::Healthy;
+        health.consecutive_failures = 0;
+        health.lost_races = 0;
+        health.good_probes = 0;
+        // Start as fast as its peers so that it gets traffic again at once.
+        health.latency.reset(peers, Instant::now());
+        health.mean.reset();
+    }
+
+    /// The replica's state and counters.
+    pub fn snapshot(&self) -> ReplicaSnapshot {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let health = self.health();
+        ReplicaSnapshot {
+            address: self.address.clone(),
+            state: health.state,
+            latency_ms: health.latency.estimate(Instant::now()).as_secs_f64() * 1000.0,
+            mean_latency_ms: health.mean.millis(MEAN_MIN_SAMPLES),
+            in_flight: load(&self.counters.in_flight),
+            requests: load(&self.counters.requests),
+            errors: load(&self.counters.errors),
+            hedges: load(&self.counters.hedges),
+            hedges_won: load(&self.counters.hedges_won),
+            ejections: load(&self.counters.ejections),
+            probations: load(&self.counters.probations),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The replicas of one shard: which one to ask (power of two choices over Peak-EWMA
+//! cost), when to ask a second one (hedging after the shard's recent high percentile),
+//! and where to go when one fails (failover within the deadline).
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fanout_proto::v1::leaf_client::LeafClient;
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use rand::Rng as _;
+use serde::Serialize;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use super::budget::HedgeBudget;
+use super::failure::{ShardFailure, is_retryable};
+use super::latency_window::LatencyWindow;
+use super::replica::{Replica, ReplicaSnapshot, ReplicaState};
+use crate::config::{HealthConfig, HedgingConfig};
+use crate::error::RootError;
+
+/// How long a connection attempt to a leaf may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The leaf RPCs the root makes; each has its own latency window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// `Leaf.Stats`.
+    Stats,
+    /// `Leaf.Search`.
+    Search,
+    /// `Leaf.Fetch`.
+    Fetch,
+}
+
+impl CallKind {
+    const ALL: [CallKind; 3] = [CallKind::Stats, CallKind::Search, CallKind::Fetch];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The RPC's name, for metrics and the cluster view.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallKind::Stats => "stats",
+            CallKind::Search => "search",
+            CallKind::Fetch => "fetch",
+        }
+    }
+}
+
+/// A shard's answer, and whether a hedge was sent for it.
+#[derive(Debug)]
+pub struct Answer<T> {
+    /// The first good answer.
+    pub value: T,
+    /// Whether a second replica was asked.
+    pub hedged: bool,
+}
+
+/// The replicas of one shard.
+#[derive(Debug)]
+pub struct ReplicaSet {
+    shard: u32,
+    replicas: Vec<Replica>,
+    windows: [Mutex<LatencyWindow>; 3],
+    hedging: HedgingConfig,
+    health: HealthConfig,
+    budget: Arc<HedgeBudget>,
+}
+
+/// What `/api/v1/cluster` shows of a shard.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShardSnapshot {
+    /// The shard's number.
+    pub shard: u32,
+    /// The current hedge delay per RPC, in milliseconds (None: not hedging yet).
+    pub hedge_delay_ms: std::collections::BTreeMap<&'static str, Option<f64>>,
+    /// Its replicas.
+    pub replicas: Vec<ReplicaSnapshot>,
+}
+
+/// Who may receive a request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Eligible {
+    /// Healthy replicas only (hedges).
+    Healthy,
+    /// Healthy ones first, then those on probation, then ejected ones as a last resort.
+    Any,
+}
+
+impl ReplicaSet {
+    /// Connects lazily to each address: nothing is dialled until the first request.
+    pub fn new(
+        shard: u32,
+        addresses: &[String],
+        hedging: &HedgingConfig,
+        health: &HealthConfig,
+        budget: Arc<HedgeBudget>,
+    ) -> Result<ReplicaSet, RootError> {
+        let replicas = addresses
+            .iter()
+            .map(|address| {
+                let endpoint = Endpoint::from_shared(format!("http://{address}"))
+                    .map_err(|err| RootError::Config(format!("shard {shard}: replica {address:?}: {err}")))?
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .tcp_nodelay(true);
+                Ok(Replica::new(address.clone(), endpoint.connect_lazy()))
+            })
+            .collect::<Result<Vec<_>, RootError>>()?;
+        let window = || Mutex::new(LatencyWindow::new(Duration::from_secs(hedging.window_secs)));
+        Ok(ReplicaSet {
+            shard,
+            replicas,
+            windows: [window(), window(), window()],
+            hedging: hedging.clone(),
+            health: health.clone(),
+            budget,
+        })
+    }
+
+    /// This shard's number.
+    pub fn shard(&self) -> u32 {
+        self.shard
+    }
+
+    /// The replicas, in cluster-file order.
+    pub fn replicas(&self) -> &[Replica] {
+        &self.replicas
+    }
+
+    /// The health settings.
+    pub fn health_config(&self) -> &HealthConfig {
+        &self.health
+    }
+
+    /// Whether some replica may take regular traffic (healthy, or on probation).
+    pub fn is_usable(&self) -> bool {
+        self.replicas.iter().any(|replica| replica.state() != ReplicaState::Ejected)
+    }
+
+    /// Power of two choices among the eligible replicas not yet tried: two at random,
+    /// the cheaper one wins (Mitzenmacher 2001; cost as in Finagle's Peak-EWMA).
+    fn choose(&self, tried: &[usize], eligible: Eligible) -> Option<usize> {
+        let tiers: &[ReplicaState] = match eligible {
+            Eligible::Healthy => &[ReplicaState::Healthy],
+            Eligible::Any => &[ReplicaState::Healthy, ReplicaState::Probation, ReplicaState::Ejected],
+        };
+        for tier in tiers {
+            let candidates: Vec<usize> = (0..self.replicas.len())
+                .filter(|index| !tried.contains(index) && self.replicas[*index].state() == *tier)
+                .collect();
+            match candidates.len() {
+                0 => continue,
+                1 => return Some(candidates[0]),
+                count => {
+                    let mut rng = rand::rng();
+                    let first = rng.random_range(0..count);
+                    let second = (first + rng.random_range(1..count)) % count;
+                    let (a, b) = (candidates[first], candidates[second]);
+                    return Some(if self.replicas[a].cost() <= self.replicas[b].cost() { a } else { b });
+                }
+            }
+        }
+        None
+    }
+
+    /// The hedge delay of an RPC now: the window's percentile within floor and ceiling,
+    /// or None while hedging is off or the window has too few samples.
+    pub fn hedge_delay(&self, kind: CallKind) -> Option<Duration> {
+        if !self.hedging.enabled || self.replicas.len() < 2 {
+            return None;
+        }
+        let observed = self.windows[kind.index()]
+            .lock()
+            .expect("latency window lock")
+            .percentile(self.hedging.percentile, self.hedging.min_samples)?;
+        let floor = Duration::from_secs_f64(self.hedging.floor_ms / 1000.0);
+        let ceiling = Duration::from_secs_f64(self.hedging.ceiling_ms / 1000.0);
+        Some(observed.clamp(floor, ceiling))
+    }
+
+    /// Calls the shard: one replica by power of two choices; a hedge to a different
+    /// healthy replica after the hedge delay (budget permitting); failover to another
+    /// replica on a retryable error, within the deadline. The first good answer wins and
+    /// the other attempt is dropped, which cancels it at the leaf.
+    pub async fn call<T, F, Fut>(&self, kind: CallKind, deadline: Instant, call: F) -> Result<Answer<T>, ShardFailure>
+    where
+        F: Fn(LeafClient<Channel>, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let launch = |index: usize, hedge: bool| {
+            let replica = &self.replicas[index];
+            let left = deadline.saturating_duration_since(Instant::now());
+            let request = call(replica.client.clone(), left);
+            let in_flight = replica.begin(hedge);
+            if !hedge {
+                self.budget.record_request();
+            }
+            metrics::counter!("fanout_root_leaf_requests_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone(), "rpc" => kind.name()).increment(1);
+            async move {
+                let started = Instant::now();
+                let result = request.await;
+                drop(in_flight);
+                (index, hedge, started, result)
+            }
+        };
+        let mut tried = Vec::with_capacity(2);
+        let mut errors = Vec::new();
+        let mut attempts = FuturesUnordered::new();
+        let first =
+            self.choose(&tried, Eligible::Any).ok_or_else(|| ShardFailure::Unavailable("no replicas".into()))?;
+        tried.push(first);
+        let mut running: Vec<(usize, Instant)> = vec![(first, Instant::now())];
+        attempts.push(launch(first, false));
+        let hedge_at = self.hedge_delay(kind).map(|delay| Instant::now() + delay);
+        let mut hedge_pending = hedge_at.is_some();
+        let mut hedged = false;
+        loop {
+            let hedge_timer = async {
+                match hedge_at {
+                    Some(at) if hedge_pending => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some((index, was_hedge, started, result)) = attempts.next() => {
+                    running.retain(|(other, _)| *other != index);
+                    let replica = &self.replicas[index];
+                    match result {
+                        Ok(response) => {
+                            let latency = started.elapsed();
+                            replica.succeeded(latency);
+                            self.windows[kind.index()].lock().expect("latency window lock").record(latency);
+                            if was_hedge {
+                                replica.counters.hedges_won.fetch_add(1, Ordering::Relaxed);
+                                metrics::counter!("fanout_root_hedges_won_total", "shard" => self.shard.to_string()).increment(1);
+                            }
+                            for (loser, since) in running {
+                                self.lost_race(loser, since.elapsed());
+                            }
+                            return Ok(Answer { value: response.into_inner(), hedged });
+                        }
+                        Err(status) if status.code() == Code::DeadlineExceeded => {
+                            if attempts.is_empty() {
+                                return Err(ShardFailure::TimedOut);
+                            }
+                        }
+                        Err(status) if is_retryable(status.code()) => {
+                            self.failed(index, &status);
+                            errors.push(format!("{}: {}", replica.address, status.message()));
+                            if attempts.is_empty() {
+                                match self.choose(&tried, Eligible::Any) {
+                                    Some(next) if Instant::now() < deadline => {
+                                        tried.push(next);
+                                        running.push((next, Instant::now()));
+                                        attempts.push(launch(next, false));
+                                    }
+                                    _ => return Err(ShardFailure::Unavailable(format!("no replica answered ({})", errors.join("; ")))),
+                                }
+                            }
+                        }
+                        Err(status) => return Err(ShardFailure::Rejected(status)),
+                    }
+                }
+                () = hedge_timer => {
+                    hedge_pending = false;
+                    if let Some(next) = self.choose(&tried, Eligible::Healthy)
+                        && self.budget.try_hedge()
+                    {
+                        tried.push(next);
+                        running.push((next, Instant::now()));
+                        attempts.push(launch(next, true));
+                        hedged = true;
+                        metrics::counter!("fanout_root_hedges_sent_total", "shard" => self.shard.to_string()).increment(1);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => return Err(ShardFailure::TimedOut),
+            }
+        }
+    }
+
+    fn failed(&self, index: usize, status: &Status) {
+        let replica = &self.replicas[index];
+        tracing::debug!(shard = self.shard, replica = %replica.address, %status, "replica failed");
+        metrics::counter!("fanout_root_leaf_errors_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
+        if replica.failed(&self.health) {
+            tracing::warn!(shard = self.shard, replica = %replica.address, "replica ejected after repeated failures");
+            metrics::counter!("fanout_root_ejections_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
+        }
+    }
+
+    /// A replica lost a race to a hedge or a failover; one that keeps losing goes on
+    /// probation, unless it is the shard's last healthy replica.
+    fn lost_race(&self, index: usize, elapsed: Duration) {
+        let lost = self.replicas[index].lost_race(elapsed);
+        if lost >= self.health.lost_races_to_probation {
+            self.start_probation(index, "lost every hedge race");
+        }
+    }
+
+    /// Puts a replica on probation if another healthy replica remains to take its traffic.
+    pub fn start_probation(&self, index: usize, why: &str) {
+        let others_healthy = self
+            .replicas
+            .iter()
+            .enumerate()
+            .any(|(other, replica)| other != index && replica.state() == ReplicaState::Healthy);
+        let replica = &self.replicas[index];
+        if others_healthy && replica.start_probation() {
+            tracing::warn!(shard = self.shard, replica = %replica.address, why, "replica on probation");
+            metrics::counter!("fanout_root_probations_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
+        }
+    }
+
+    /// The shard's hedge delays and replicas.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        ShardSnapshot {
+            shard: self.shard,
+            hedge_delay_ms: CallKind::ALL
+                .iter()
+                .map(|kind| (kind.name(), self.hedge_delay(*kind).map(|delay| delay.as_secs_f64() * 1000.0)))
+                .collect(),
+            replicas: self.replicas.iter().map(Replica::snapshot).collect(),
+        }
+    }
+}
