@@ -46,14 +46,16 @@ impl LatencyWindow {
         self.write.record(micros).expect("clamped into bounds");
     }
 
-    /// The latency at `percentile` (0 to 100) of the last full period, if it holds at
-    /// least `min_samples` latencies.
+    /// The latency at `percentile` (0 to 100) of the last full period, or of the current
+    /// one while the last holds fewer than `min_samples` latencies (just after start-up);
+    /// None while neither holds enough.
     pub fn percentile(&mut self, percentile: f64, min_samples: u64) -> Option<Duration> {
         self.rotate();
-        if self.read.len() < min_samples {
+        let histogram = if self.read.len() >= min_samples { &self.read } else { &self.write };
+        if histogram.len() < min_samples {
             return None;
         }
-        Some(Duration::from_micros(self.read.value_at_percentile(percentile)))
+        Some(Duration::from_micros(histogram.value_at_percentile(percentile)))
     }
 }
 
@@ -67,8 +69,10 @@ mod tests {
         for micros in 1..=1000u64 {
             window.record(Duration::from_micros(micros));
         }
-        assert_eq!(window.percentile(95.0, 10), None, "the first period is still being written");
+        let current = window.percentile(95.0, 10).unwrap().as_micros();
+        assert!((949..=951).contains(&current), "the current period serves until a full one exists: {current}");
         tokio::time::advance(Duration::from_secs(10)).await;
+        window.record(Duration::from_secs(1));
         let p95 = window.percentile(95.0, 10).unwrap().as_micros();
         assert!((949..=951).contains(&p95), "{p95}");
         assert_eq!(window.percentile(95.0, 2_000), None, "too few samples");

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 pub use failure::{ShardFailure, is_retryable, with_deadline};
 pub use replica::ReplicaState;
-pub use replica_set::{Answer, CallKind, ReplicaSet, ShardSnapshot};
+pub use replica_set::{Answer, Attempt, CallKind, ReplicaSet, ShardSnapshot};
 
 use crate::config::{ClusterConfig, HealthConfig, HedgingConfig};
 use crate::error::RootError;

@@ -54,6 +54,17 @@ impl CallKind {
     }
 }
 
+/// One attempt of a call: the replica's client and index, and the time left.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// The replica's gRPC client.
+    pub client: LeafClient<Channel>,
+    /// The replica's position in the shard's list.
+    pub replica: usize,
+    /// Time left before the request's deadline (send it as the gRPC deadline).
+    pub left: Duration,
+}
+
 /// A shard's answer, and whether a hedge was sent for it.
 #[derive(Debug)]
 pub struct Answer<T> {
@@ -191,13 +202,13 @@ impl ReplicaSet {
     /// the other attempt is dropped, which cancels it at the leaf.
     pub async fn call<T, F, Fut>(&self, kind: CallKind, deadline: Instant, call: F) -> Result<Answer<T>, ShardFailure>
     where
-        F: Fn(LeafClient<Channel>, Duration) -> Fut,
+        F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let launch = |index: usize, hedge: bool| {
             let replica = &self.replicas[index];
             let left = deadline.saturating_duration_since(Instant::now());
-            let request = call(replica.client.clone(), left);
+            let request = call(Attempt { client: replica.client.clone(), replica: index, left });
             let in_flight = replica.begin(hedge);
             if !hedge {
                 self.budget.record_request();
@@ -229,6 +240,8 @@ impl ReplicaSet {
                 }
             };
             tokio::select! {
+                // An answer that is ready wins over starting a hedge at the same instant.
+                biased;
                 Some((index, was_hedge, started, result)) = attempts.next() => {
                     running.retain(|(other, _)| *other != index);
                     let replica = &self.replicas[index];
@@ -330,3 +343,6 @@ impl ReplicaSet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -103,8 +103,9 @@ impl RootSearcher {
             let leaf_request = &leaf_request;
             async move {
                 let answer = set
-                    .call(CallKind::Search, deadline, |mut client, left| {
-                        let request = with_deadline(leaf_request.clone(), left);
+                    .call(CallKind::Search, deadline, |attempt| {
+                        let request = with_deadline(leaf_request.clone(), attempt.left);
+                        let mut client = attempt.client;
                         async move { client.search(request).await }
                     })
                     .await;
@@ -174,8 +175,9 @@ impl RootSearcher {
             };
             async move {
                 let answer = set
-                    .call(CallKind::Fetch, deadline, |mut client, left| {
-                        let request = with_deadline(fetch.clone(), left);
+                    .call(CallKind::Fetch, deadline, |attempt| {
+                        let request = with_deadline(fetch.clone(), attempt.left);
+                        let mut client = attempt.client;
                         async move { client.fetch(request).await }
                     })
                     .await;

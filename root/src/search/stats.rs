@@ -53,8 +53,9 @@ impl StatsCache {
             return Ok(cached);
         }
         let calls = cluster.shards.iter().map(|set| {
-            set.call(CallKind::Stats, deadline, |mut client, left| {
-                let request = with_deadline(StatsRequest { query: query.to_string() }, left);
+            set.call(CallKind::Stats, deadline, |attempt| {
+                let request = with_deadline(StatsRequest { query: query.to_string() }, attempt.left);
+                let mut client = attempt.client;
                 async move { client.stats(request).await }
             })
         });

@@ -1,0 +1,192 @@
+//! The call policy under paused time with scripted replicas: hedging, budget, failover,
+//! ejection. No network: the attempts never touch their (lazy) clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::{Code, Status};
+
+use super::{Attempt, CallKind, ReplicaSet};
+use crate::cluster::ShardFailure;
+use crate::cluster::budget::HedgeBudget;
+use crate::cluster::replica::ReplicaState;
+use crate::config::{HealthConfig, HedgingConfig};
+
+fn hedging() -> HedgingConfig {
+    HedgingConfig { min_samples: 5, budget_percent: 100.0, min_per_sec: 100.0, ..HedgingConfig::default() }
+}
+
+fn replica_set(hedging: HedgingConfig) -> ReplicaSet {
+    let addresses = ["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
+    let window = Duration::from_secs(hedging.window_secs);
+    let budget = Arc::new(HedgeBudget::new(hedging.budget_percent, hedging.min_per_sec, window));
+    ReplicaSet::new(0, &addresses, &hedging, &HealthConfig::default(), budget).unwrap()
+}
+
+fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+async fn answer_after(delay: Duration, replica: usize) -> Result<tonic::Response<usize>, Status> {
+    tokio::time::sleep(delay).await;
+    Ok(tonic::Response::new(replica))
+}
+
+/// Gives the set a latency history: every replica answers in 2 ms.
+async fn warm_up(set: &ReplicaSet) {
+    for _ in 0..20 {
+        set.call(CallKind::Search, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(2), a.replica))
+            .await
+            .unwrap();
+    }
+}
+
+/// Raises its flag if dropped before finishing: the attempt was cancelled.
+struct DroppedEarly(Arc<AtomicBool>, bool);
+
+impl Drop for DroppedEarly {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_first_attempt_is_hedged_to_the_other_replica_and_cancelled() {
+    let set = replica_set(hedging());
+    warm_up(&set).await;
+    let delay = set.hedge_delay(CallKind::Search).expect("enough samples to hedge");
+    assert!(delay >= Duration::from_millis(1) && delay <= Duration::from_millis(3), "{delay:?}");
+
+    let hedges_sent =
+        |set: &ReplicaSet| -> u64 { set.replicas().iter().map(|r| r.counters.hedges.load(Ordering::SeqCst)).sum() };
+    assert_eq!(hedges_sent(&set), 0, "answers on time are never hedged");
+    let calls = AtomicUsize::new(0);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let answer = set
+        .call(CallKind::Search, far_deadline(), |attempt: Attempt| {
+            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+            let cancelled = cancelled.clone();
+            async move {
+                let mut guard = DroppedEarly(cancelled, false);
+                let delay = if first { Duration::from_secs(1) } else { Duration::from_millis(2) };
+                let result = answer_after(delay, attempt.replica).await;
+                guard.1 = true;
+                result
+            }
+        })
+        .await
+        .unwrap();
+    assert!(answer.hedged);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() < Duration::from_millis(10), "answered by the hedge: {:?}", started.elapsed());
+    assert!(cancelled.load(Ordering::SeqCst), "the slow attempt was dropped, which cancels it at the leaf");
+    let hedges: u64 = set.replicas().iter().map(|r| r.counters.hedges.load(Ordering::SeqCst)).sum();
+    let won: u64 = set.replicas().iter().map(|r| r.counters.hedges_won.load(Ordering::SeqCst)).sum();
+    assert_eq!((hedges, won), (1, 1));
+    let winner = answer.value;
+    assert_eq!(set.replicas()[winner].counters.hedges_won.load(Ordering::SeqCst), 1, "the hedge went elsewhere");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_hedge_without_enough_samples_or_budget() {
+    let fresh = replica_set(hedging());
+    let answer = fresh
+        .call(CallKind::Search, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(50), a.replica))
+        .await
+        .unwrap();
+    assert!(!answer.hedged, "no latency history yet");
+
+    let broke = replica_set(HedgingConfig { budget_percent: 0.0, min_per_sec: 0.0, ..hedging() });
+    warm_up(&broke).await;
+    let answer = broke
+        .call(CallKind::Search, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(50), a.replica))
+        .await
+        .unwrap();
+    assert!(!answer.hedged, "no budget");
+
+    let off = replica_set(HedgingConfig { enabled: false, ..hedging() });
+    warm_up(&off).await;
+    assert_eq!(off.hedge_delay(CallKind::Search), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn fails_over_on_unavailable_but_returns_a_bad_query_at_once() {
+    let set = replica_set(hedging());
+    let calls = AtomicUsize::new(0);
+    let answer = set
+        .call(CallKind::Search, far_deadline(), |attempt: Attempt| {
+            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    Err(Status::unavailable("connection refused"))
+                } else {
+                    answer_after(Duration::ZERO, attempt.replica).await
+                }
+            }
+        })
+        .await
+        .unwrap();
+    assert!(!answer.hedged);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    let calls = AtomicUsize::new(0);
+    let failure = set
+        .call(CallKind::Search, far_deadline(), |_: Attempt| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<tonic::Response<usize>, _>(Status::invalid_argument("invalid query")) }
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(failure, ShardFailure::Rejected(status) if status.code() == Code::InvalidArgument));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "another replica cannot fix a bad query");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_keeps_failing_is_ejected_and_avoided() {
+    let set = replica_set(hedging());
+    let calls_to_broken = AtomicUsize::new(0);
+    let call = |attempt: Attempt| {
+        if attempt.replica == 0 {
+            calls_to_broken.fetch_add(1, Ordering::SeqCst);
+        }
+        async move {
+            if attempt.replica == 0 {
+                Err(Status::unavailable("connection refused"))
+            } else {
+                answer_after(Duration::from_millis(1), attempt.replica).await
+            }
+        }
+    };
+    for _ in 0..30 {
+        assert_eq!(set.call(CallKind::Search, far_deadline(), call).await.unwrap().value, 1);
+    }
+    assert_eq!(set.replicas()[0].state(), ReplicaState::Ejected);
+    assert_eq!(calls_to_broken.load(Ordering::SeqCst), 3, "ejected after three failures, then left alone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_replica_failing_is_unavailable_and_the_deadline_is_a_timeout() {
+    let set = replica_set(hedging());
+    let failure = set
+        .call(CallKind::Search, far_deadline(), |_: Attempt| async {
+            Err::<tonic::Response<usize>, _>(Status::unavailable("down"))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&failure, ShardFailure::Unavailable(message) if message.contains("127.0.0.1:1") && message.contains("127.0.0.1:2")),
+        "{failure:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_millis(30);
+    let failure = set
+        .call(CallKind::Search, deadline, |a: Attempt| answer_after(Duration::from_secs(5), a.replica))
+        .await
+        .unwrap_err();
+    assert!(matches!(failure, ShardFailure::TimedOut));
+}
