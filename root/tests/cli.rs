@@ -1,20 +1,13 @@
 //! The `fanout` binary as users run it: `fanout index` errors and atomic replacement,
 //! `fanout leaf` refusing what is not a shard, and leaf and root as separate processes.
 
-use std::net::TcpListener;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-fn fanout() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fanout"));
-    command.env("RUST_LOG", "warn");
-    command
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+use support::{Running, fanout, free_port, repo, text};
 
 fn write_schema(dir: &Path) -> PathBuf {
     let schema = dir.join("schema.toml");
@@ -33,10 +26,6 @@ fn index(data: &Path, schema: &Path, out: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -110,41 +99,6 @@ fn leaf_refuses_what_is_not_a_shard() {
     assert!(stderr.contains("shard 5 does not exist") && stderr.contains("has 2 shards"), "{stderr}");
 }
 
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Running(Child);
-
-impl Running {
-    /// Sends SIGTERM and waits (at most 10 s) for the process to exit; returns whether it
-    /// exited successfully.
-    fn terminate(&mut self) -> bool {
-        let pid = self.0.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn spawn(args: &[&str]) -> Running {
-    Running(fanout().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
-}
-
 #[test]
 fn leaves_and_root_as_separate_processes() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,7 +112,7 @@ fn leaves_and_root_as_separate_processes() {
         .iter()
         .enumerate()
         .map(|(shard, port)| {
-            spawn(&[
+            Running::spawn(&[
                 "leaf",
                 "--index",
                 out.to_str().unwrap(),
@@ -179,7 +133,7 @@ fn leaves_and_root_as_separate_processes() {
     )
     .unwrap();
     let (http, grpc) = (free_port(), free_port());
-    let mut root = spawn(&[
+    let mut root = Running::spawn(&[
         "root",
         "--cluster",
         cluster.to_str().unwrap(),

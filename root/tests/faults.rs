@@ -1,0 +1,143 @@
+//! Fault tests with real processes on loopback: 3 shards × 2 replicas of `fanout leaf`
+//! and a `fanout root`, a bounded open-loop query stream (40 queries/s for 8 s), and
+//! leaves killed (-9), stopped (SIGSTOP: a gray failure) and restarted mid-stream. They
+//! assert outcomes (answers, partial flags, accounts, states), never timings. They run
+//! one at a time: each starts seven processes.
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::cluster::{Outcome, ProcessCluster, TIMEOUT_MS};
+
+const SHARDS: usize = 3;
+const RATE: u32 = 40;
+const STREAM: Duration = Duration::from_secs(8);
+const FAULT_AFTER: Duration = Duration::from_secs(2);
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn run(test: impl std::future::Future<Output = ()>) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(test);
+}
+
+fn assert_all_complete(outcomes: &[Outcome], what: &str) {
+    assert!(!outcomes.is_empty());
+    for (number, outcome) in outcomes.iter().enumerate() {
+        assert_eq!(outcome.status, 200, "{what}: query {number}: {}", outcome.answer);
+        assert_eq!(outcome.answer["partial"], false, "{what}: query {number}: {}", outcome.answer);
+        assert_eq!(outcome.answer["shards"]["successful"], SHARDS, "{what}: query {number}");
+        let took = outcome.answer["took_ms"].as_u64().unwrap();
+        assert!(took <= TIMEOUT_MS, "{what}: query {number} answered after its deadline ({took} ms)");
+    }
+}
+
+fn replica<'a>(view: &'a Value, shard: usize, replica: usize) -> &'a Value {
+    &view["shards"][shard]["replicas"][replica]
+}
+
+#[test]
+fn killing_one_replica_of_every_shard_loses_nothing() {
+    run(async {
+        let mut cluster = ProcessCluster::start(SHARDS as u32, 2).await;
+        let leaves: Vec<_> =
+            (0..SHARDS).map(|shard| cluster.leaves[shard][0].process.as_ref().unwrap().0.id()).collect();
+        let outcomes = cluster
+            .stream(RATE, STREAM, FAULT_AFTER, || {
+                for pid in &leaves {
+                    std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+                }
+            })
+            .await;
+        assert_all_complete(&outcomes, "kill -9");
+        let view = cluster.view().await;
+        for shard in 0..SHARDS {
+            assert_eq!(replica(&view, shard, 0)["state"], "ejected", "shard {shard}: {view}");
+            assert_eq!(replica(&view, shard, 1)["state"], "healthy", "shard {shard}: {view}");
+        }
+        for shard in 0..SHARDS {
+            cluster.kill(shard, 0);
+        }
+    });
+}
+
+#[test]
+fn a_stopped_replica_is_hedged_around_and_put_on_probation() {
+    run(async {
+        let cluster = ProcessCluster::start(SHARDS as u32, 2).await;
+        // Warm up so that every shard has a latency history to hedge from.
+        cluster.stream(RATE, Duration::from_secs(2), Duration::MAX, || {}).await;
+        let outcomes = cluster
+            .stream(RATE, STREAM, FAULT_AFTER, || (0..SHARDS).for_each(|shard| cluster.signal(shard, 1, "-STOP")))
+            .await;
+        assert_all_complete(&outcomes, "SIGSTOP");
+        let view = cluster.view().await;
+        for shard in 0..SHARDS {
+            let stopped = replica(&view, shard, 1);
+            assert_ne!(stopped["state"], "healthy", "shard {shard}: the stopped replica is out of rotation: {view}");
+            assert_eq!(replica(&view, shard, 0)["state"], "healthy", "shard {shard}: {view}");
+        }
+        let hedged = outcomes.iter().filter(|o| o.answer["shards"]["hedged"].as_u64().unwrap() > 0).count();
+        assert!(hedged > 0, "queries caught by the stopped replicas were hedged");
+        for shard in 0..SHARDS {
+            cluster.signal(shard, 1, "-CONT");
+        }
+    });
+}
+
+#[test]
+fn a_restarted_replica_gets_traffic_again() {
+    run(async {
+        let mut cluster = ProcessCluster::start(SHARDS as u32, 2).await;
+        cluster.kill(0, 0);
+        let outcomes = cluster.stream(RATE, Duration::from_secs(2), Duration::MAX, || {}).await;
+        assert_all_complete(&outcomes, "one replica dead");
+        let view = cluster.view().await;
+        assert_eq!(replica(&view, 0, 0)["state"], "ejected", "{view}");
+        let requests_before = replica(&view, 0, 0)["requests"].as_u64().unwrap();
+
+        cluster.restart(0, 0);
+        let stream = cluster.stream(RATE, Duration::from_secs(8), Duration::MAX, || {});
+        let back = cluster.wait_until(
+            Duration::from_secs(8),
+            |view| {
+                replica(view, 0, 0)["state"] == "healthy"
+                    && replica(view, 0, 0)["requests"].as_u64().unwrap() > requests_before + 5
+            },
+            "the restarted replica back in rotation",
+        );
+        let (outcomes, view) = tokio::join!(stream, back);
+        assert_all_complete(&outcomes, "restart");
+        assert_eq!(replica(&view, 0, 0)["ejections"], 1, "{view}");
+    });
+}
+
+#[test]
+fn a_shard_with_every_replica_dead_is_reported() {
+    run(async {
+        let mut cluster = ProcessCluster::start(SHARDS as u32, 2).await;
+        cluster.kill(1, 0);
+        cluster.kill(1, 1);
+        let outcomes = cluster.stream(RATE, Duration::from_secs(3), Duration::MAX, || {}).await;
+        for (number, outcome) in outcomes.iter().enumerate() {
+            assert_eq!(outcome.status, 200, "query {number}: {}", outcome.answer);
+            assert_eq!(outcome.answer["partial"], true, "query {number}");
+            let account = &outcome.answer["shards"];
+            assert_eq!(
+                (&account["total"], &account["successful"], &account["failed"], &account["timed_out"]),
+                (&json!(3), &json!(2), &json!(1), &json!(0)),
+                "query {number}: {account}"
+            );
+            assert_eq!(outcome.answer["failures"][0]["shard"], 1);
+        }
+        let strict = cluster.search(json!({"query": "boundary layer", "allow_partial": false})).await;
+        assert_eq!(strict.status, 503, "{}", strict.answer);
+        assert!(strict.answer["error"]["message"].as_str().unwrap().contains("shard 1"), "{}", strict.answer);
+        let (status, readiness) = (cluster.search(json!({"query": "wing"})).await.status, cluster.view().await);
+        assert_eq!(status, 200);
+        assert_eq!(replica(&readiness, 1, 0)["state"], "ejected");
+    });
+}
