@@ -35,7 +35,7 @@ fn assert_all_complete(outcomes: &[Outcome], what: &str) {
     }
 }
 
-fn replica<'a>(view: &'a Value, shard: usize, replica: usize) -> &'a Value {
+fn replica(view: &Value, shard: usize, replica: usize) -> &Value {
     &view["shards"][shard]["replicas"][replica]
 }
 
