@@ -5,10 +5,13 @@
 //!   the same threads over the same parsed documents.
 //! - `overhead`: query latency through the root (real gRPC leaves on loopback), one
 //!   query at a time, against the same queries on a single in-process tantivy index.
+//! - `stragglers`: open-loop tail latency with a fraction of leaf searches delayed, with
+//!   hedging off and on, against no delay at all.
 
 mod index_rate;
 mod overhead;
 mod report;
+mod stragglers;
 
 use clap::{Parser, Subcommand};
 
@@ -25,11 +28,14 @@ enum Command {
     IndexRate(index_rate::Args),
     /// Query latency through the root against a single in-process index.
     Overhead(overhead::Args),
+    /// Tail latency with injected slow leaf searches, hedging off and on.
+    Stragglers(stragglers::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::IndexRate(args) => index_rate::run(args),
         Command::Overhead(args) => overhead::run(args),
+        Command::Stragglers(args) => stragglers::run(args),
     }
 }

@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Builds the index at `dir` unless one with `shards` shards of this dataset is there.
-fn ensure_index(data: &Path, schema: &IndexSchema, dir: &Path, shards: u32) -> anyhow::Result<PathBuf> {
+pub fn ensure_index(data: &Path, schema: &IndexSchema, dir: &Path, shards: u32) -> anyhow::Result<PathBuf> {
     if let Ok(manifest) = Manifest::read(dir)
         && manifest.shard_count == shards
         && manifest.schema == schema.file
@@ -95,7 +95,7 @@ fn ensure_index(data: &Path, schema: &IndexSchema, dir: &Path, shards: u32) -> a
 }
 
 /// Queries as plain words; returns them and how many were empty after escaping.
-fn load_queries(path: &Path, wanted: usize) -> anyhow::Result<(Vec<String>, usize)> {
+pub fn load_queries(path: &Path, wanted: usize) -> anyhow::Result<(Vec<String>, usize)> {
     let text = std::fs::read_to_string(path)?;
     let mut queries = Vec::new();
     let mut empty = 0;

@@ -58,6 +58,11 @@ impl Sandbox {
         (status, response.json().await.expect("a JSON answer"))
     }
 
+    /// GETs a path of the root as text.
+    pub async fn http_text(&self, path: &str) -> String {
+        self.http.get(self.url(path)).send().await.expect("the root answers").text().await.expect("a text answer")
+    }
+
     /// A gRPC client of the root.
     pub async fn grpc(&self) -> RootClient<tonic::transport::Channel> {
         RootClient::connect(format!("http://{}", self.cluster.grpc_address)).await.expect("the root's gRPC port")
