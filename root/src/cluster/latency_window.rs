@@ -30,13 +30,18 @@ impl LatencyWindow {
         let elapsed = Instant::now().saturating_duration_since(self.rotated);
         let periods = elapsed.as_nanos() / self.period.as_nanos().max(1);
         if periods >= 2 {
-            self.read.reset();
-            self.write.reset();
+            self.clear();
         } else if periods == 1 {
             std::mem::swap(&mut self.read, &mut self.write);
             self.write.reset();
         }
         self.rotated += self.period * periods as u32;
+    }
+
+    /// Forgets every latency.
+    pub fn clear(&mut self) {
+        self.read.reset();
+        self.write.reset();
     }
 
     /// Records one latency.

@@ -5,7 +5,7 @@
 //! - [`replica_set`]: replica choice (power of two choices), hedging, failover.
 //! - [`replica`]: one replica's connection, latency estimates, counters and state.
 //! - [`prober`]: health checks after backoff, probation probes, latency-induced probation.
-//! - [`peak_ewma`]: the Peak-EWMA cost estimate and a plain mean.
+//! - [`peak_ewma`]: the Peak-EWMA cost estimate.
 //! - [`latency_window`]: the rotating microsecond histogram hedge delays come from.
 //! - [`budget`]: the cap on hedges as a share of leaf requests.
 //! - [`failure`]: shard failures, retryable codes, deadlines on requests.

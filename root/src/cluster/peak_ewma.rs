@@ -50,35 +50,6 @@ impl PeakEwma {
     }
 }
 
-/// A plain exponentially weighted mean, for slow signals such as probation.
-#[derive(Clone, Debug, Default)]
-pub struct MeanLatency {
-    mean_ms: f64,
-    samples: u64,
-}
-
-impl MeanLatency {
-    /// Weight of a new sample.
-    const ALPHA: f64 = 0.1;
-
-    /// Takes one latency into account.
-    pub fn observe(&mut self, latency: Duration) {
-        let sample = latency.as_secs_f64() * 1000.0;
-        self.mean_ms = if self.samples == 0 { sample } else { self.mean_ms + Self::ALPHA * (sample - self.mean_ms) };
-        self.samples += 1;
-    }
-
-    /// The mean in milliseconds, or None before enough samples.
-    pub fn millis(&self, min_samples: u64) -> Option<f64> {
-        (self.samples >= min_samples).then_some(self.mean_ms)
-    }
-
-    /// Forgets the history.
-    pub fn reset(&mut self) {
-        *self = MeanLatency::default();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,14 +69,5 @@ mod tests {
         ewma.observe(Duration::from_millis(1), later);
         let blended = ewma.estimate(later).as_secs_f64() * 1000.0;
         assert!(blended < 50.0 && blended > 1.0, "{blended}");
-    }
-
-    #[test]
-    fn the_mean_needs_samples() {
-        let mut mean = MeanLatency::default();
-        mean.observe(Duration::from_millis(10));
-        assert_eq!(mean.millis(2), None);
-        mean.observe(Duration::from_millis(20));
-        assert_eq!(mean.millis(2), Some(11.0));
     }
 }

@@ -1,6 +1,8 @@
 //! The background prober: health checks for ejected replicas once their backoff has
-//! passed, probe searches for replicas on probation, and latency-induced probation for
-//! replicas much slower than their peers (The Tail at Scale, "latency-induced probation").
+//! passed; probe searches for replicas on probation and for healthy replicas that lost a
+//! hedge race without answering since (a gray failure answers no probe either); and
+//! latency-induced probation for replicas much slower than their peers (The Tail at
+//! Scale, "latency-induced probation").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::Cluster;
 use super::failure::with_deadline;
-use super::replica::{INITIAL_LATENCY, ReplicaState};
+use super::replica::{INITIAL_LATENCY, Replica, ReplicaState};
 use super::replica_set::ReplicaSet;
 
 /// A probe search: matches every document, returns none; it goes through the leaf's
@@ -44,12 +46,13 @@ async fn probe_shard(set: &ReplicaSet) {
     let timeout = Duration::from_millis(config.probe_timeout_ms);
     // Where a replica back in rotation starts its latency estimate: like its peers.
     let restart_at = peer_median(set, None).map_or(INITIAL_LATENCY, |ms| Duration::from_secs_f64(ms / 1000.0));
-    // Latency-induced probation: compare each healthy replica with its healthy peers.
+    // Latency-induced probation: compare each healthy replica's recent median with its
+    // healthy peers'.
     for (index, replica) in set.replicas().iter().enumerate() {
         if replica.state() != ReplicaState::Healthy {
             continue;
         }
-        if let (Some(mine), Some(median)) = (replica.mean_latency_ms(), peer_median(set, Some(index)))
+        if let (Some(mine), Some(median)) = (replica.median_latency_ms(), peer_median(set, Some(index)))
             && mine > config.probation_factor * median
             && mine - median > PROBATION_MIN_GAP_MS
         {
@@ -60,6 +63,11 @@ async fn probe_shard(set: &ReplicaSet) {
         let config = &config;
         async move {
             match replica.state() {
+                // Lost a hedge race and has not answered since: alive, or a gray failure?
+                ReplicaState::Healthy if replica.lost_races() > 0 => match probe_search(replica, timeout).await {
+                    Some(latency) => replica.succeeded(latency),
+                    None => set.start_probation(index, "lost a hedge race and did not answer a probe"),
+                },
                 ReplicaState::Healthy => {}
                 ReplicaState::Ejected if replica.due_for_health_check() => {
                     let started = Instant::now();
@@ -75,43 +83,48 @@ async fn probe_shard(set: &ReplicaSet) {
                     }
                 }
                 ReplicaState::Ejected => {}
-                ReplicaState::Probation => {
-                    let started = Instant::now();
-                    let mut client = replica.client.clone();
-                    let request = with_deadline(
-                        LeafSearchRequest { query: PROBE_QUERY.into(), limit: 0, offset: 0, stats: None },
-                        timeout,
-                    );
-                    let _in_flight = replica.begin(false);
-                    match tokio::time::timeout(timeout, client.search(request)).await {
-                        Ok(Ok(_)) => {
-                            let latency = started.elapsed();
-                            let median = peer_median(set, Some(index));
-                            let fast_enough = median.is_none_or(|median| {
-                                let ms = latency.as_secs_f64() * 1000.0;
-                                ms <= config.probation_factor * median || ms - median <= PROBATION_MIN_GAP_MS
-                            });
-                            if replica.probe_succeeded(latency, fast_enough, config, restart_at) {
-                                tracing::info!(shard = set.shard(), replica = %replica.address, "replica off probation");
-                            }
+                ReplicaState::Probation => match probe_search(replica, timeout).await {
+                    Some(latency) => {
+                        let median = peer_median(set, Some(index));
+                        let fast_enough = median.is_none_or(|median| {
+                            let ms = latency.as_secs_f64() * 1000.0;
+                            ms <= config.probation_factor * median || ms - median <= PROBATION_MIN_GAP_MS
+                        });
+                        if replica.probe_succeeded(latency, fast_enough, config, restart_at) {
+                            tracing::info!(shard = set.shard(), replica = %replica.address, "replica off probation");
                         }
-                        _ => replica.probe_failed(config),
                     }
-                }
+                    None => replica.probe_failed(config),
+                },
             }
         }
     });
     futures::future::join_all(probes).await;
 }
 
-/// The median mean latency of the shard's healthy replicas other than `except`, in ms.
+/// A probe search through the replica's search pool; its latency, or None if it failed
+/// or took longer than `timeout`.
+async fn probe_search(replica: &Replica, timeout: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut client = replica.client.clone();
+    let request =
+        with_deadline(LeafSearchRequest { query: PROBE_QUERY.into(), limit: 0, offset: 0, stats: None }, timeout);
+    let _in_flight = replica.begin(false);
+    match tokio::time::timeout(timeout, client.search(request)).await {
+        Ok(Ok(_)) => Some(started.elapsed()),
+        _ => None,
+    }
+}
+
+/// The median of the recent median latencies of the shard's healthy replicas other than
+/// `except`, in ms.
 fn peer_median(set: &ReplicaSet, except: Option<usize>) -> Option<f64> {
     let mut latencies: Vec<f64> = set
         .replicas()
         .iter()
         .enumerate()
         .filter(|(index, replica)| Some(*index) != except && replica.state() == ReplicaState::Healthy)
-        .filter_map(|(_, replica)| replica.mean_latency_ms())
+        .filter_map(|(_, replica)| replica.median_latency_ms())
         .collect();
     if latencies.is_empty() {
         return None;

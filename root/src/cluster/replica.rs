@@ -11,7 +11,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
-use super::peak_ewma::{MeanLatency, PeakEwma};
+use super::latency_window::LatencyWindow;
+use super::peak_ewma::PeakEwma;
 use crate::config::HealthConfig;
 
 /// Where a replica stands.
@@ -40,7 +41,8 @@ struct Health {
     backoff: Duration,
     retry_at: Instant,
     latency: PeakEwma,
-    mean: MeanLatency,
+    /// Recent latencies, whose median decides probation: one outlier cannot move it.
+    recent: LatencyWindow,
 }
 
 /// Monotonic counters, shown by `/api/v1/cluster`.
@@ -96,8 +98,8 @@ pub struct ReplicaSnapshot {
     pub state: ReplicaState,
     /// The Peak-EWMA latency estimate, in milliseconds.
     pub latency_ms: f64,
-    /// The mean recent latency, in milliseconds (None before enough samples).
-    pub mean_latency_ms: Option<f64>,
+    /// The median recent latency, in milliseconds (None before enough samples).
+    pub median_latency_ms: Option<f64>,
     /// Requests in flight.
     pub in_flight: u64,
     /// Requests sent.
@@ -112,14 +114,16 @@ pub struct ReplicaSnapshot {
     pub ejections: u64,
     /// Times put on probation.
     pub probations: u64,
+    /// Hedge races lost since its last answer.
+    pub lost_races: u32,
 }
 
-/// Samples a mean needs before probation decisions use it.
-pub const MEAN_MIN_SAMPLES: u64 = 10;
+/// Samples the recent median needs before probation decisions use it.
+pub const MEDIAN_MIN_SAMPLES: u64 = 10;
 
 impl Replica {
-    /// A replica reached through `channel`.
-    pub fn new(address: String, channel: Channel) -> Replica {
+    /// A replica reached through `channel`; its recent latencies cover windows of `window`.
+    pub fn new(address: String, channel: Channel, window: Duration) -> Replica {
         let now = Instant::now();
         Replica {
             address,
@@ -134,7 +138,7 @@ impl Replica {
                 backoff: Duration::ZERO,
                 retry_at: now,
                 latency: PeakEwma::new(INITIAL_LATENCY, LATENCY_DECAY),
-                mean: MeanLatency::default(),
+                recent: LatencyWindow::new(window),
             }),
         }
     }
@@ -154,9 +158,9 @@ impl Replica {
         estimate * (self.counters.in_flight.load(Ordering::Relaxed) + 1) as f64
     }
 
-    /// The mean recent latency in milliseconds, once known.
-    pub fn mean_latency_ms(&self) -> Option<f64> {
-        self.health().mean.millis(MEAN_MIN_SAMPLES)
+    /// The median recent latency in milliseconds, once known.
+    pub fn median_latency_ms(&self) -> Option<f64> {
+        self.health().recent.percentile(50.0, MEDIAN_MIN_SAMPLES).map(|median| median.as_secs_f64() * 1000.0)
     }
 
     /// Starts an attempt: counts it and holds it in flight until the guard drops.
@@ -173,7 +177,7 @@ impl Replica {
     pub fn succeeded(&self, latency: Duration) {
         let mut health = self.health();
         health.latency.observe(latency, Instant::now());
-        health.mean.observe(latency);
+        health.recent.record(latency);
         health.consecutive_failures = 0;
         health.lost_races = 0;
     }
@@ -201,9 +205,14 @@ impl Replica {
         let mut health = self.health();
         // The true latency is at least `elapsed`: count it as such.
         health.latency.observe(elapsed, Instant::now());
-        health.mean.observe(elapsed);
+        health.recent.record(elapsed);
         health.lost_races += 1;
         health.lost_races
+    }
+
+    /// Hedge races lost since its last answer.
+    pub fn lost_races(&self) -> u32 {
+        self.health().lost_races
     }
 
     /// Takes a healthy replica out of rotation for being slow; false if it was not healthy.
@@ -234,7 +243,7 @@ impl Replica {
         peers: Duration,
     ) -> bool {
         let mut health = self.health();
-        health.mean.observe(latency);
+        health.recent.record(latency);
         match health.state {
             ReplicaState::Healthy => false,
             ReplicaState::Ejected => {
@@ -278,18 +287,19 @@ impl Replica {
         health.good_probes = 0;
         // Start as fast as its peers so that it gets traffic again at once.
         health.latency.reset(peers, Instant::now());
-        health.mean.reset();
+        health.recent.clear();
     }
 
     /// The replica's state and counters.
     pub fn snapshot(&self) -> ReplicaSnapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let median_latency_ms = self.median_latency_ms();
         let health = self.health();
         ReplicaSnapshot {
             address: self.address.clone(),
             state: health.state,
             latency_ms: health.latency.estimate(Instant::now()).as_secs_f64() * 1000.0,
-            mean_latency_ms: health.mean.millis(MEAN_MIN_SAMPLES),
+            median_latency_ms,
             in_flight: load(&self.counters.in_flight),
             requests: load(&self.counters.requests),
             errors: load(&self.counters.errors),
@@ -297,6 +307,7 @@ impl Replica {
             hedges_won: load(&self.counters.hedges_won),
             ejections: load(&self.counters.ejections),
             probations: load(&self.counters.probations),
+            lost_races: health.lost_races,
         }
     }
 }

@@ -121,7 +121,7 @@ impl ReplicaSet {
                     .map_err(|err| RootError::Config(format!("shard {shard}: replica {address:?}: {err}")))?
                     .connect_timeout(CONNECT_TIMEOUT)
                     .tcp_nodelay(true);
-                Ok(Replica::new(address.clone(), endpoint.connect_lazy()))
+                Ok(Replica::new(address.clone(), endpoint.connect_lazy(), Duration::from_secs(hedging.window_secs)))
             })
             .collect::<Result<Vec<_>, RootError>>()?;
         let window = || Mutex::new(LatencyWindow::new(Duration::from_secs(hedging.window_secs)));
