@@ -90,6 +90,8 @@ fn print_banner(cluster: &LocalCluster, shards: u32, replicas: u32, is_demo: boo
         queries[0].replace('"', "\\\"")
     );
     println!("  curl -s http://{http}/readyz");
+    println!("  curl -s http://{http}/api/v1/cluster    # replicas: state, latency, hedges");
+    println!("  curl -s http://{http}/metrics");
     println!();
     println!("Press Ctrl-C to stop.");
 }
