@@ -3,7 +3,6 @@
 //! alternate (baseline, fanout, baseline, fanout, …) so drift on a shared machine hits
 //! both alike.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use fanout_indexer::pipeline::read_documents;
@@ -12,14 +11,12 @@ use fanout_indexer::source::Dataset;
 use fanout_indexer::{BuildOptions, IndexSchema, build_index};
 use tantivy::Index;
 
+use crate::corpus::Corpus;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// JSON-lines dataset.
-    #[arg(long)]
-    data: PathBuf,
-    /// Its schema file.
-    #[arg(long)]
-    schema: PathBuf,
+    #[command(flatten)]
+    input: Corpus,
     /// Shards of the fanout build.
     #[arg(long, default_value_t = 4)]
     shards: u32,
@@ -35,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let schema = IndexSchema::read(&args.schema)?;
+    let schema = IndexSchema::read(&args.input.schema)?;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
     let scratch = tempfile::tempdir()?;
     let mut plain_rates = Vec::new();
@@ -52,7 +49,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             skip_errors: false,
             progress: false,
         };
-        let summary = build_index(&args.data, &schema, &scratch.path().join(format!("fanout-{round}")), &options)?;
+        let summary =
+            build_index(&args.input.data, &schema, &scratch.path().join(format!("fanout-{round}")), &options)?;
         fanout_rates.push(summary.docs_per_second());
         eprintln!("round {round}: fanout {} shards {} docs in {:.2} s", args.shards, summary.docs, summary.seconds);
     }
@@ -77,7 +75,7 @@ fn plain_writer(
     std::fs::create_dir_all(dir)?;
     let index = Index::create_in_dir(dir, schema.schema.clone())?;
     let mut writer = index.writer_with_num_threads(threads, (args.memory_mb << 20).max(threads * (20 << 20)))?;
-    let dataset = Dataset::open(&args.data)?;
+    let dataset = Dataset::open(&args.input.data)?;
     let report = read_documents(&dataset, schema, false, &BuildProgress::new(0, false), |document| {
         writer.add_document(document.document)?;
         Ok(())

@@ -8,6 +8,7 @@
 //! - `stragglers`: open-loop tail latency with a fraction of leaf searches delayed, with
 //!   hedging off and on, against no delay at all.
 
+mod corpus;
 mod index_rate;
 mod overhead;
 mod report;

@@ -4,30 +4,23 @@
 //! Warm-up queries are distinct from the measured ones, so the root's statistics cache
 //! never holds a measured query.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
+use fanout_indexer::IndexSchema;
 use fanout_indexer::manifest::shard_dir;
-use fanout_indexer::{BuildOptions, IndexSchema, Manifest, build_index};
 use fanout_root::local::{LocalCluster, LocalOptions};
-use fanout_root::search::free_text::words_query;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::QueryParser;
 use tantivy::{Index, TantivyDocument};
 
+use crate::corpus::{QueryCorpus, ensure_index, load_queries};
 use crate::report::{LATENCY_HEADER, Latencies};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// JSON-lines dataset.
-    #[arg(long)]
-    data: PathBuf,
-    /// Its schema file.
-    #[arg(long)]
-    schema: PathBuf,
-    /// Query file: JSON lines with a `text` field, or one query per line.
-    #[arg(long)]
-    queries: PathBuf,
+    #[command(flatten)]
+    input: QueryCorpus,
     /// Shards behind the root.
     #[arg(long, default_value_t = 4)]
     shards: u32,
@@ -43,19 +36,17 @@ pub struct Args {
     /// Hits per query.
     #[arg(long, default_value_t = 10)]
     limit: usize,
-    /// Keep built indexes here between runs (default: a temporary directory).
-    #[arg(long)]
-    workdir: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let workdir = args.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
-    let schema = IndexSchema::read(&args.schema)?;
-    let sharded = ensure_index(&args.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
-    let single = ensure_index(&args.data, &schema, &workdir.join("single"), 1)?;
-    let (queries, empty) = load_queries(&args.queries, args.count + args.warmup)?;
-    anyhow::ensure!(queries.len() > args.warmup, "{} has too few queries", args.queries.display());
+    let workdir = args.input.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
+    let schema = IndexSchema::read(&args.input.corpus.schema)?;
+    let sharded =
+        ensure_index(&args.input.corpus.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
+    let single = ensure_index(&args.input.corpus.data, &schema, &workdir.join("single"), 1)?;
+    let (queries, empty) = load_queries(&args.input.queries, args.count + args.warmup)?;
+    anyhow::ensure!(queries.len() > args.warmup, "{} has too few queries", args.input.queries.display());
     let (measured, warmup) = queries.split_at(args.count.min(queries.len() - args.warmup));
 
     let single_latencies = single_index(&single, &schema, measured, warmup, args.limit)?;
@@ -65,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "{} queries from {} ({} empty after escaping, skipped), limit {}, one at a time\n",
         measured.len(),
-        args.queries.display(),
+        args.input.queries.display(),
         empty,
         args.limit
     );
@@ -78,43 +69,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         root_latencies.millis_at(0.99) / single_latencies.millis_at(0.99)
     );
     Ok(())
-}
-
-/// Builds the index at `dir` unless one with `shards` shards of this dataset is there.
-pub fn ensure_index(data: &Path, schema: &IndexSchema, dir: &Path, shards: u32) -> anyhow::Result<PathBuf> {
-    if let Ok(manifest) = Manifest::read(dir)
-        && manifest.shard_count == shards
-        && manifest.schema == schema.file
-    {
-        return Ok(dir.to_path_buf());
-    }
-    let options = BuildOptions { shards, index_name: "bench".into(), progress: false, ..BuildOptions::default() };
-    let summary = build_index(data, schema, dir, &options)?;
-    eprint!("{summary}");
-    Ok(dir.to_path_buf())
-}
-
-/// Queries as plain words; returns them and how many were empty after escaping.
-pub fn load_queries(path: &Path, wanted: usize) -> anyhow::Result<(Vec<String>, usize)> {
-    let text = std::fs::read_to_string(path)?;
-    let mut queries = Vec::new();
-    let mut empty = 0;
-    for line in text.lines() {
-        let raw = match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(value) => value["text"].as_str().unwrap_or_default().to_string(),
-            Err(_) => line.to_string(),
-        };
-        let query = words_query(&raw);
-        if query.is_empty() {
-            empty += 1;
-        } else {
-            queries.push(query);
-        }
-        if queries.len() == wanted {
-            break;
-        }
-    }
-    Ok((queries, empty))
 }
 
 fn single_index(

@@ -4,7 +4,6 @@
 //! stream: requests leave at their scheduled times whatever the server is doing, and
 //! latency counts from the scheduled time, so a stall cannot hide its tail.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use fanout_indexer::IndexSchema;
@@ -15,20 +14,13 @@ use fanout_root::local::{LocalCluster, LocalOptions};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::overhead::{ensure_index, load_queries};
+use crate::corpus::{QueryCorpus, ensure_index, load_queries};
 use crate::report::Latencies;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// JSON-lines dataset.
-    #[arg(long)]
-    data: PathBuf,
-    /// Its schema file.
-    #[arg(long)]
-    schema: PathBuf,
-    /// Query file: JSON lines with a `text` field, or one query per line.
-    #[arg(long)]
-    queries: PathBuf,
+    #[command(flatten)]
+    input: QueryCorpus,
     /// Shards.
     #[arg(long, default_value_t = 4)]
     shards: u32,
@@ -47,9 +39,6 @@ pub struct Args {
     /// Injected delay, FRACTION:DURATION.
     #[arg(long, default_value = "0.01:50ms", value_parser = parse_delay)]
     delay: (f64, Duration),
-    /// Keep built indexes here between runs (default: a temporary directory).
-    #[arg(long)]
-    workdir: Option<PathBuf>,
 }
 
 /// One configuration's figures.
@@ -65,11 +54,12 @@ struct Run {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let workdir = args.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
-    let schema = IndexSchema::read(&args.schema)?;
-    let index = ensure_index(&args.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
-    let (queries, _) = load_queries(&args.queries, args.count + args.warmup)?;
-    anyhow::ensure!(queries.len() == args.count + args.warmup, "{} has too few queries", args.queries.display());
+    let workdir = args.input.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
+    let schema = IndexSchema::read(&args.input.corpus.schema)?;
+    let index =
+        ensure_index(&args.input.corpus.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
+    let (queries, _) = load_queries(&args.input.queries, args.count + args.warmup)?;
+    anyhow::ensure!(queries.len() == args.count + args.warmup, "{} has too few queries", args.input.queries.display());
     let (fraction, delay) = args.delay;
     let delayed = Faults { delay_fraction: fraction, delay_us: delay.as_micros() as u64, error_fraction: 0.0 };
     let hedging_on = HedgingConfig::default();
