@@ -1,0 +1,14 @@
+//! fanout-bench: measures fanout the way latency engineers do: open-loop load at a fixed
+//! rate, latency from each request's scheduled send time, hdrhistogram percentiles, and
+//! baselines run in the same process.
+//!
+//! # Layout
+//! - [`schedule`]: arrival times, constant or Poisson, from a fixed seed.
+//! - [`load`]: the open-loop engine: bounded in-flight requests, overflow, warm-up.
+//! - [`target`]: a root over HTTP or gRPC (or a mock), behind one trait.
+//! - [`stats`]: histograms and percentiles.
+
+pub mod load;
+pub mod schedule;
+pub mod stats;
+pub mod target;

@@ -1,0 +1,177 @@
+//! The open-loop load generator. Requests leave at scheduled times whatever the server is
+//! doing, and each latency counts from the *scheduled* send time, so a stalled server
+//! cannot hide its tail by slowing the client down (no coordinated omission, as in
+//! wrk2). In-flight requests are bounded; a request due while the bound is reached is not
+//! sent and counts as overflow. A warm-up period is excluded from every figure.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::schedule::{Arrivals, send_times};
+use crate::stats::{Percentiles, histogram, record};
+use crate::target::{LeafCounters, Target};
+
+/// How to load a target.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadConfig {
+    /// Offered requests per second.
+    pub rate: f64,
+    /// Constant or Poisson spacing.
+    pub arrivals: Arrivals,
+    /// Excluded from the figures.
+    pub warmup: Duration,
+    /// Measured.
+    pub duration: Duration,
+    /// Requests in flight at most; more are counted as overflow.
+    pub max_in_flight: usize,
+    /// Seed of the arrival times and of the query sample.
+    pub seed: u64,
+}
+
+/// What a measured period gave.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadResult {
+    /// Latency percentiles of completed measured requests (errors included: a fast error
+    /// is still an answer the user waited for).
+    pub latency: Percentiles,
+    /// Requests per second offered.
+    pub offered_rate: f64,
+    /// Requests per second completed.
+    pub achieved_rate: f64,
+    /// Measured requests scheduled.
+    pub scheduled: u64,
+    /// Measured requests completed (answers and errors).
+    pub completed: u64,
+    /// Measured requests not sent because the in-flight bound was reached.
+    pub overflow: u64,
+    /// Errors by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Answers with a shard missing.
+    pub partial: u64,
+    /// Answers for which some shard was hedged.
+    pub hedged: u64,
+    /// Leaf requests per completed query (hedges included), when the target reports them.
+    pub leaf_requests_per_query: Option<f64>,
+    /// Hedges as a share of the other leaf requests, in percent.
+    pub extra_leaf_requests_percent: Option<f64>,
+    /// The latency histogram (microseconds), for plots.
+    #[serde(skip)]
+    pub histogram: Histogram<u64>,
+}
+
+#[derive(Default)]
+struct Tally {
+    completed: u64,
+    errors: BTreeMap<String, u64>,
+    partial: u64,
+    hedged: u64,
+    last_completion: Option<Instant>,
+}
+
+/// Runs the load: `rate × (warmup + duration)` requests, each a query drawn (with the
+/// config's seed) from `queries`. `progress`, when given, advances once per request.
+pub async fn run_load(
+    target: Arc<dyn Target>,
+    queries: &[String],
+    config: &LoadConfig,
+    progress: Option<&ProgressBar>,
+) -> LoadResult {
+    assert!(!queries.is_empty(), "a load needs queries");
+    let total_time = config.warmup + config.duration;
+    let count = (config.rate * total_time.as_secs_f64()).round() as usize;
+    let times = send_times(config.arrivals, config.rate, count, config.seed);
+    let mut sample = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut tasks = JoinSet::new();
+    let (mut scheduled, mut overflow) = (0u64, 0u64);
+    let mut counters_before: Option<Option<LeafCounters>> = None;
+    let start = Instant::now();
+    let measured_from = start + config.warmup;
+    for offset in times {
+        let at = start + offset;
+        let measured = at >= measured_from;
+        tokio::time::sleep_until(at).await;
+        if measured && counters_before.is_none() {
+            counters_before = Some(target.leaf_counters().await);
+        }
+        if let Some(progress) = progress {
+            progress.inc(1);
+        }
+        if measured {
+            scheduled += 1;
+        }
+        if in_flight.load(Ordering::Relaxed) >= config.max_in_flight {
+            overflow += u64::from(measured);
+            continue;
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let query = queries[sample.random_range(0..queries.len())].clone();
+        let (target, latencies, tally, in_flight) =
+            (target.clone(), latencies.clone(), tally.clone(), in_flight.clone());
+        tasks.spawn(async move {
+            let outcome = target.search(query).await;
+            let now = Instant::now();
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            if !measured {
+                return;
+            }
+            record(&mut latencies.lock().expect("latency lock"), now - at);
+            let mut tally = tally.lock().expect("tally lock");
+            tally.completed += 1;
+            tally.last_completion = Some(now);
+            match outcome {
+                Ok(reply) => {
+                    tally.partial += u64::from(reply.partial);
+                    tally.hedged += u64::from(reply.hedged_shards > 0);
+                }
+                Err(kind) => *tally.errors.entry(kind).or_default() += 1,
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let counters_after = target.leaf_counters().await;
+    let tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
+    let histogram = latencies.lock().expect("latency lock").clone();
+    let measured_seconds = tally
+        .last_completion
+        .map_or(config.duration, |last| last.saturating_duration_since(measured_from).max(config.duration))
+        .as_secs_f64();
+    let (leaf_requests_per_query, extra_leaf_requests_percent) = match (counters_before.flatten(), counters_after) {
+        (Some(before), Some(after)) if tally.completed > 0 => {
+            let requests = after.requests.saturating_sub(before.requests);
+            let hedges = after.hedges.saturating_sub(before.hedges);
+            let primary = requests.saturating_sub(hedges).max(1);
+            (Some(requests as f64 / tally.completed as f64), Some(100.0 * hedges as f64 / primary as f64))
+        }
+        _ => (None, None),
+    };
+    LoadResult {
+        latency: Percentiles::of(&histogram),
+        offered_rate: config.rate,
+        achieved_rate: tally.completed as f64 / measured_seconds,
+        scheduled,
+        completed: tally.completed,
+        overflow,
+        errors: tally.errors,
+        partial: tally.partial,
+        hedged: tally.hedged,
+        leaf_requests_per_query,
+        extra_leaf_requests_percent,
+        histogram,
+    }
+}
+
+#[cfg(test)]
+mod tests;
