@@ -7,8 +7,14 @@
 //! - [`load`]: the open-loop engine: bounded in-flight requests, overflow, warm-up.
 //! - [`target`]: a root over HTTP or gRPC (or a mock), behind one trait.
 //! - [`stats`]: histograms and percentiles.
+//! - [`scenarios`]: one module per subcommand (run, overhead, stragglers, index-rate…).
+//! - [`plot`]: SVG and PNG charts with an embedded font.
+//! - [`report`]: JSON reports (machine, commit, configuration) and markdown tables.
 
 pub mod load;
+pub mod plot;
+pub mod report;
+pub mod scenarios;
 pub mod schedule;
 pub mod stats;
 pub mod target;

@@ -69,6 +69,29 @@ pub struct LoadResult {
     pub histogram: Histogram<u64>,
 }
 
+impl LoadResult {
+    /// The figures of a closed-loop run (one request at a time, each sent when the last
+    /// answered): achieved equals offered, nothing overflows.
+    pub fn closed_loop(histogram: Histogram<u64>, errors: BTreeMap<String, u64>, seconds: f64) -> LoadResult {
+        let completed = histogram.len();
+        let rate = completed as f64 / seconds.max(f64::MIN_POSITIVE);
+        LoadResult {
+            latency: Percentiles::of(&histogram),
+            offered_rate: rate,
+            achieved_rate: rate,
+            scheduled: completed,
+            completed,
+            overflow: 0,
+            errors,
+            partial: 0,
+            hedged: 0,
+            leaf_requests_per_query: None,
+            extra_leaf_requests_percent: None,
+            histogram,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     completed: u64,

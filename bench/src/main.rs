@@ -1,20 +1,8 @@
-//! `fanout-bench`: measures fanout against in-process baselines run in the same process,
-//! so that figures are ratios robust to a shared, noisy machine.
-//!
-//! - `index-rate`: fanout's sharded build against one plain tantivy `IndexWriter` with
-//!   the same threads over the same parsed documents.
-//! - `overhead`: query latency through the root (real gRPC leaves on loopback), one
-//!   query at a time, against the same queries on a single in-process tantivy index.
-//! - `stragglers`: open-loop tail latency with a fraction of leaf searches delayed, with
-//!   hedging off and on, against no delay at all.
-
-mod corpus;
-mod index_rate;
-mod overhead;
-mod report;
-mod stragglers;
+//! `fanout-bench`: measures fanout against baselines run in the same process, so that
+//! figures are ratios robust to a shared, noisy machine. See bench/README.md.
 
 use clap::{Parser, Subcommand};
+use fanout_bench::scenarios::{index_rate, overhead, run, stragglers};
 
 #[derive(Debug, Parser)]
 #[command(name = "fanout-bench", version, about = "fanout's benchmark harness")]
@@ -25,18 +13,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Indexing rate of a sharded build against one plain IndexWriter.
-    IndexRate(index_rate::Args),
-    /// Query latency through the root against a single in-process index.
+    /// Open-loop load against a running root (HTTP or gRPC).
+    Run(run::Args),
+    /// The cost of the network hops: root vs in-process scatter vs one in-process index.
     Overhead(overhead::Args),
     /// Tail latency with injected slow leaf searches, hedging off and on.
     Stragglers(stragglers::Args),
+    /// Indexing rate of a sharded build against one plain IndexWriter.
+    IndexRate(index_rate::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::IndexRate(args) => index_rate::run(args),
+        Command::Run(args) => run::run(args),
         Command::Overhead(args) => overhead::run(args),
         Command::Stragglers(args) => stragglers::run(args),
+        Command::IndexRate(args) => index_rate::run(args),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_proto::v1::{GlobalStats, StatsRequest, TermDocFreq};
+use fanout_proto::v1::{GlobalStats, StatsRequest, StatsResponse, TermDocFreq};
 use moka::future::Cache;
 use tokio::time::Instant;
 
@@ -60,39 +60,46 @@ impl StatsCache {
             })
         });
         let answers = futures::future::join_all(calls).await;
-        let mut total_num_docs = 0;
-        let mut total_num_tokens: HashMap<u32, u64> = HashMap::new();
-        let mut doc_freqs: HashMap<Vec<u8>, u64> = HashMap::new();
         let mut generations = vec![0; answers.len()];
-        let mut answered = 0;
+        let mut shares = Vec::with_capacity(answers.len());
         for (shard, answer) in answers.into_iter().enumerate() {
             match answer {
                 Ok(answer) => {
                     outcomes.note_hedge(shard as u32, answer.hedged);
-                    let share = answer.value;
-                    total_num_docs += share.total_num_docs;
-                    for (field, tokens) in share.total_num_tokens {
-                        *total_num_tokens.entry(field).or_default() += tokens;
-                    }
-                    for entry in share.doc_freqs {
-                        *doc_freqs.entry(entry.term).or_default() += entry.doc_freq;
-                    }
-                    generations[shard] = share.generation;
-                    answered += 1;
+                    generations[shard] = answer.value.generation;
+                    shares.push(answer.value);
                 }
                 Err(ShardFailure::Rejected(status)) => rejected(shard as u32, &status, outcomes)?,
                 Err(failure) => outcomes.fail(shard as u32, failure),
             }
         }
-        let mut doc_freqs: Vec<TermDocFreq> =
-            doc_freqs.into_iter().map(|(term, doc_freq)| TermDocFreq { term, doc_freq }).collect();
-        doc_freqs.sort_by(|a, b| a.term.cmp(&b.term));
+        let answered = shares.len();
+        let stats = Arc::new(CachedStats { stats: sum_shares(shares), generations });
         let complete = answered == cluster.shards.len();
-        let stats =
-            Arc::new(CachedStats { stats: GlobalStats { total_num_docs, total_num_tokens, doc_freqs }, generations });
         if complete {
             self.cache.insert(query.to_string(), stats.clone()).await;
         }
         Ok(stats)
     }
+}
+
+/// Sums the shards' shares of a query's statistics into the global statistics every
+/// shard scores with (term order is deterministic).
+pub fn sum_shares(shares: impl IntoIterator<Item = StatsResponse>) -> GlobalStats {
+    let mut total_num_docs = 0;
+    let mut total_num_tokens: HashMap<u32, u64> = HashMap::new();
+    let mut doc_freqs: HashMap<Vec<u8>, u64> = HashMap::new();
+    for share in shares {
+        total_num_docs += share.total_num_docs;
+        for (field, tokens) in share.total_num_tokens {
+            *total_num_tokens.entry(field).or_default() += tokens;
+        }
+        for entry in share.doc_freqs {
+            *doc_freqs.entry(entry.term).or_default() += entry.doc_freq;
+        }
+    }
+    let mut doc_freqs: Vec<TermDocFreq> =
+        doc_freqs.into_iter().map(|(term, doc_freq)| TermDocFreq { term, doc_freq }).collect();
+    doc_freqs.sort_by(|a, b| a.term.cmp(&b.term));
+    GlobalStats { total_num_docs, total_num_tokens, doc_freqs }
 }

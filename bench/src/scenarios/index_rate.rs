@@ -11,7 +11,7 @@ use fanout_indexer::source::Dataset;
 use fanout_indexer::{BuildOptions, IndexSchema, build_index};
 use tantivy::Index;
 
-use crate::corpus::Corpus;
+use super::corpus::Corpus;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

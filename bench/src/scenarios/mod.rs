@@ -1,0 +1,9 @@
+//! The scenarios, one per subcommand. Each default run finishes within about two
+//! minutes on a 2-core machine.
+
+pub mod common;
+pub mod corpus;
+pub mod index_rate;
+pub mod overhead;
+pub mod run;
+pub mod stragglers;

@@ -1,0 +1,108 @@
+//! `stragglers`: tail latency when a fraction of leaf searches is slow, with hedging off
+//! and on, against the same cluster with no injected delay. Each configuration gets a
+//! fresh in-process cluster (real gRPC leaves on loopback) and the same open-loop query
+//! stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fanout_indexer::IndexSchema;
+use fanout_leaf::faults::parse_delay;
+use fanout_proto::v1::Faults;
+use fanout_root::config::HedgingConfig;
+use fanout_root::local::{LocalCluster, LocalOptions};
+use serde_json::json;
+
+use super::common::{LoadArgs, OutputArgs, measure};
+use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use crate::plot::{Chart, Series, draw, nines};
+use crate::report::{Measurement, RunReport, spectrum};
+use crate::target::HttpTarget;
+
+/// Arguments of `stragglers`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    input: QueryCorpus,
+    /// Shards.
+    #[arg(long, default_value_t = 4)]
+    shards: u32,
+    /// Leaf servers per shard.
+    #[arg(long, default_value_t = 2)]
+    replicas: u32,
+    /// Injected delay, FRACTION:DURATION.
+    #[arg(long, default_value = "0.01:50ms", value_parser = parse_delay)]
+    delay: (f64, Duration),
+    /// Hits per query.
+    #[arg(long, default_value_t = 10)]
+    limit: u32,
+    #[command(flatten)]
+    load: LoadArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Runs `stragglers`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let workdir = args.input.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
+    let schema = IndexSchema::read(&args.input.corpus.schema)?;
+    let index =
+        ensure_index(&args.input.corpus.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
+    let (queries, empty) = load_queries(&args.input.queries, 100_000)?;
+    let (fraction, delay) = args.delay;
+    let delayed = Faults { delay_fraction: fraction, delay_us: delay.as_micros() as u64, error_fraction: 0.0 };
+    let hedging_on = HedgingConfig::default();
+    let hedging_off = HedgingConfig { enabled: false, ..HedgingConfig::default() };
+    let configurations = [
+        ("no injected delay", Faults::default(), hedging_on.clone()),
+        ("delay, hedging off", delayed, hedging_off),
+        ("delay, hedging on", delayed, hedging_on.clone()),
+    ];
+    let mut report = RunReport::new(
+        "stragglers",
+        json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": empty,
+               "shards": args.shards, "replicas": args.replicas, "delay_fraction": fraction, "delay_ms": delay.as_secs_f64() * 1000.0,
+               "limit": args.limit, "hedging": hedging_on, "load": args.load}),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    for (label, faults, hedging) in configurations {
+        let options = LocalOptions { replicas: args.replicas, hedging, leaf_faults: faults, ..LocalOptions::default() };
+        let result = runtime.block_on(async {
+            let cluster = LocalCluster::start(&index, &options).await?;
+            let target = Arc::new(HttpTarget::new(&format!("http://{}", cluster.http_address), args.limit)?);
+            let result = measure(target, &queries, &args.load.config(args.load.rate), label).await;
+            cluster.shutdown().await?;
+            anyhow::Ok(result)
+        })?;
+        report.measurements.push(Measurement { label: label.to_string(), x: None, result });
+    }
+    let p99 = |index: usize| report.measurements[index].result.latency.p99_ms;
+    report.summary = json!({
+        "p99_ratio_hedging_off": p99(1) / p99(0),
+        "p99_ratio_hedging_on": p99(2) / p99(0),
+        "extra_leaf_requests_percent_hedging_on": report.measurements[2].result.extra_leaf_requests_percent,
+    });
+    let series: Vec<Series> = report
+        .measurements
+        .iter()
+        .map(|m| Series {
+            label: m.label.clone(),
+            points: spectrum(&m.result.histogram)
+                .into_iter()
+                .map(|(p, ms)| (nines(p), ms))
+                .filter(|(x, _)| *x <= 4.0)
+                .collect(),
+        })
+        .collect();
+    let title = format!(
+        "{} shards x {} replicas, {:.1}% of searches +{:?}",
+        args.shards,
+        args.replicas,
+        fraction * 100.0,
+        delay
+    );
+    let chart = Chart { title: &title, x_label: "percentile", y_label: "latency (ms)", nines: true, log_y: true };
+    let plots = draw(&args.output.out.join(format!("stragglers-{}", report.unix_time)), &chart, &series)?;
+    args.output.finish(&report, &plots)
+}
