@@ -2,7 +2,7 @@
 //! figures are ratios robust to a shared, noisy machine. See bench/README.md.
 
 use clap::{Parser, Subcommand};
-use fanout_bench::scenarios::{index_rate, overhead, run, stragglers};
+use fanout_bench::scenarios::{index_rate, leaves, overhead, run, stragglers, sweep};
 
 #[derive(Debug, Parser)]
 #[command(name = "fanout-bench", version, about = "fanout's benchmark harness")]
@@ -17,8 +17,12 @@ enum Command {
     Run(run::Args),
     /// The cost of the network hops: root vs in-process scatter vs one in-process index.
     Overhead(overhead::Args),
+    /// Latency against offered rate up to saturation.
+    Sweep(sweep::Args),
     /// Tail latency with injected slow leaf searches, hedging off and on.
     Stragglers(stragglers::Args),
+    /// How the tail grows with the number of leaves, hedging off and on.
+    Leaves(leaves::Args),
     /// Indexing rate of a sharded build against one plain IndexWriter.
     IndexRate(index_rate::Args),
 }
@@ -27,7 +31,9 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run::run(args),
         Command::Overhead(args) => overhead::run(args),
+        Command::Sweep(args) => sweep::run(args),
         Command::Stragglers(args) => stragglers::run(args),
+        Command::Leaves(args) => leaves::run(args),
         Command::IndexRate(args) => index_rate::run(args),
     }
 }

@@ -18,7 +18,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
     /// Measured seconds per run.
-    #[arg(long, default_value = "10", value_parser = seconds)]
+    #[arg(long, default_value = "8", value_parser = seconds)]
     pub duration: Duration,
     /// Warm-up seconds per run, excluded from the figures.
     #[arg(long, default_value = "2", value_parser = seconds)]

@@ -4,6 +4,8 @@
 pub mod common;
 pub mod corpus;
 pub mod index_rate;
+pub mod leaves;
 pub mod overhead;
 pub mod run;
 pub mod stragglers;
+pub mod sweep;
