@@ -2,7 +2,7 @@
 //! figures are ratios robust to a shared, noisy machine. See bench/README.md.
 
 use clap::{Parser, Subcommand};
-use fanout_bench::scenarios::{index_rate, leaves, overhead, run, stragglers, sweep};
+use fanout_bench::scenarios::{failover, index_rate, leaves, overhead, run, stragglers, sweep};
 
 #[derive(Debug, Parser)]
 #[command(name = "fanout-bench", version, about = "fanout's benchmark harness")]
@@ -23,6 +23,8 @@ enum Command {
     Stragglers(stragglers::Args),
     /// How the tail grows with the number of leaves, hedging off and on.
     Leaves(leaves::Args),
+    /// A replica killed and restarted mid-run: errors and latency before, during, after.
+    Failover(failover::Args),
     /// Indexing rate of a sharded build against one plain IndexWriter.
     IndexRate(index_rate::Args),
 }
@@ -34,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(args),
         Command::Stragglers(args) => stragglers::run(args),
         Command::Leaves(args) => leaves::run(args),
+        Command::Failover(args) => failover::run(args),
         Command::IndexRate(args) => index_rate::run(args),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod corpus;
+pub mod failover;
 pub mod index_rate;
 pub mod leaves;
 pub mod overhead;
