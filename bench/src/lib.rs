@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`schedule`]: arrival times, constant or Poisson, from a fixed seed.
+//! - [`cluster`]: the cluster a scenario starts, in this process or as processes.
 //! - [`load`]: the open-loop engine: bounded in-flight requests, overflow, warm-up.
 //! - [`target`]: a root over HTTP or gRPC (or a mock), behind one trait.
 //! - [`stats`]: histograms and percentiles.
@@ -11,6 +12,7 @@
 //! - [`plot`]: SVG and PNG charts with an embedded font.
 //! - [`report`]: JSON reports (machine, commit, configuration) and markdown tables.
 
+pub mod cluster;
 pub mod load;
 pub mod plot;
 pub mod report;

@@ -10,11 +10,11 @@ use fanout_indexer::IndexSchema;
 use fanout_leaf::faults::parse_delay;
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
-use fanout_root::local::{LocalCluster, LocalOptions};
 use serde_json::json;
 
 use super::common::{LoadArgs, OutputArgs, measure};
 use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use crate::cluster::{BenchCluster, ClusterArgs, ClusterSpec};
 use crate::plot::{Chart, Series, draw};
 use crate::report::{Measurement, RunReport};
 use crate::target::HttpTarget;
@@ -37,6 +37,8 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     limit: u32,
     #[command(flatten)]
+    cluster: ClusterArgs,
+    #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
     output: OutputArgs,
@@ -54,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "leaves",
         json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": empty,
                "shards": args.shards, "replicas": args.replicas, "delay_fraction": fraction,
-               "delay_ms": delay.as_secs_f64() * 1000.0, "limit": args.limit, "load": args.load}),
+               "delay_ms": delay.as_secs_f64() * 1000.0, "limit": args.limit, "cluster": args.cluster, "load": args.load}),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     for shards in &args.shards {
@@ -62,16 +64,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ensure_index(&args.input.corpus.data, &schema, &workdir.join(format!("sharded-{shards}")), *shards)?;
         for hedging in [false, true] {
             let label = format!("{shards} shards, hedging {}", if hedging { "on" } else { "off" });
-            let options = LocalOptions {
+            let spec = ClusterSpec {
                 replicas: args.replicas,
                 hedging: HedgingConfig { enabled: hedging, ..HedgingConfig::default() },
-                leaf_faults: faults,
-                leaf_threads: 1,
-                ..LocalOptions::default()
+                faults,
             };
             let result = runtime.block_on(async {
-                let cluster = LocalCluster::start(&index, &options).await?;
-                let target = Arc::new(HttpTarget::new(&format!("http://{}", cluster.http_address), args.limit)?);
+                let cluster = BenchCluster::start(&index, &spec, &args.cluster).await?;
+                let target = Arc::new(HttpTarget::new(&cluster.url(), args.limit)?);
                 let result = measure(target, &queries, &args.load.config(args.load.rate), &label).await;
                 cluster.shutdown().await?;
                 anyhow::Ok(result)

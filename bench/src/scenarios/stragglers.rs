@@ -10,11 +10,11 @@ use fanout_indexer::IndexSchema;
 use fanout_leaf::faults::parse_delay;
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
-use fanout_root::local::{LocalCluster, LocalOptions};
 use serde_json::json;
 
 use super::common::{LoadArgs, OutputArgs, measure};
 use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use crate::cluster::{BenchCluster, ClusterArgs, ClusterSpec};
 use crate::plot::{Chart, Series, draw, nines};
 use crate::report::{Measurement, RunReport, spectrum};
 use crate::target::HttpTarget;
@@ -36,6 +36,8 @@ pub struct Args {
     /// Hits per query.
     #[arg(long, default_value_t = 10)]
     limit: u32,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
@@ -63,14 +65,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "stragglers",
         json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": empty,
                "shards": args.shards, "replicas": args.replicas, "delay_fraction": fraction, "delay_ms": delay.as_secs_f64() * 1000.0,
-               "limit": args.limit, "hedging": hedging_on, "load": args.load}),
+               "limit": args.limit, "hedging": hedging_on, "cluster": args.cluster, "load": args.load}),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     for (label, faults, hedging) in configurations {
-        let options = LocalOptions { replicas: args.replicas, hedging, leaf_faults: faults, ..LocalOptions::default() };
+        let spec = ClusterSpec { replicas: args.replicas, hedging, faults };
         let result = runtime.block_on(async {
-            let cluster = LocalCluster::start(&index, &options).await?;
-            let target = Arc::new(HttpTarget::new(&format!("http://{}", cluster.http_address), args.limit)?);
+            let cluster = BenchCluster::start(&index, &spec, &args.cluster).await?;
+            let target = Arc::new(HttpTarget::new(&cluster.url(), args.limit)?);
             let result = measure(target, &queries, &args.load.config(args.load.rate), label).await;
             cluster.shutdown().await?;
             anyhow::Ok(result)

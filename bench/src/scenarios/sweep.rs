@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use fanout_indexer::IndexSchema;
-use fanout_root::local::{LocalCluster, LocalOptions};
+use fanout_proto::v1::Faults;
+use fanout_root::config::HedgingConfig;
 use serde_json::json;
 
 use super::common::{LoadArgs, OutputArgs, measure};
 use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use crate::cluster::{BenchCluster, ClusterArgs, ClusterSpec};
 use crate::plot::{Chart, Series, draw};
 use crate::report::{Measurement, RunReport};
 use crate::target::{Target, open};
@@ -38,6 +40,8 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     limit: u32,
     #[command(flatten)]
+    cluster: ClusterArgs,
+    #[command(flatten)]
     load: LoadArgs,
     #[command(flatten)]
     output: OutputArgs,
@@ -55,20 +59,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let schema = IndexSchema::read(&args.input.corpus.schema)?;
             let dir = workdir.join(format!("sharded-{}", args.shards));
             let index = ensure_index(&args.input.corpus.data, &schema, &dir, args.shards)?;
-            let options = LocalOptions { replicas: args.replicas, ..LocalOptions::default() };
-            Some(runtime.block_on(LocalCluster::start(&index, &options))?)
+            let spec =
+                ClusterSpec { replicas: args.replicas, hedging: HedgingConfig::default(), faults: Faults::default() };
+            Some(runtime.block_on(BenchCluster::start(&index, &spec, &args.cluster))?)
         }
     };
     let url = match (&args.target, &cluster) {
         (Some(url), _) => url.clone(),
-        (None, Some(cluster)) => format!("http://{}", cluster.http_address),
+        (None, Some(cluster)) => cluster.url(),
         (None, None) => unreachable!("a cluster was started"),
     };
     let mut report = RunReport::new(
         "sweep",
         json!({"target": url, "started_in_process": cluster.is_some(), "shards": args.shards, "replicas": args.replicas,
                "queries": args.input.queries, "queries_empty_after_escaping": empty, "rates": args.rates,
-               "p99_bound_ms": args.p99_bound_ms, "limit": args.limit, "load": args.load}),
+               "p99_bound_ms": args.p99_bound_ms, "limit": args.limit, "cluster": args.cluster, "load": args.load}),
     );
     runtime.block_on(async {
         let target: Arc<dyn Target> = Arc::from(open(&url, args.limit).await?);
