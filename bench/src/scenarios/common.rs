@@ -48,6 +48,19 @@ impl LoadArgs {
     }
 }
 
+/// What every open-loop scenario takes: hits per query, the load, where results go.
+#[derive(Clone, Debug, clap::Args, serde::Serialize)]
+pub struct RunArgs {
+    /// Hits per query.
+    #[arg(long, default_value_t = 10)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    #[serde(skip)]
+    pub output: OutputArgs,
+}
+
 /// Where results go.
 #[derive(Clone, Debug, clap::Args, serde::Serialize)]
 pub struct OutputArgs {

@@ -30,6 +30,39 @@ pub struct QueryCorpus {
     pub workdir: Option<PathBuf>,
 }
 
+/// A scenario's inputs, loaded: the schema, the queries, and where indexes are built.
+pub struct Prepared {
+    _scratch: tempfile::TempDir,
+    workdir: PathBuf,
+    data: PathBuf,
+    /// The dataset's schema.
+    pub schema: IndexSchema,
+    /// The queries, as plain words.
+    pub queries: Vec<String>,
+    /// Queries left empty after escaping (counted, not sent).
+    pub empty: usize,
+}
+
+impl QueryCorpus {
+    /// Reads the schema and up to `wanted` queries.
+    pub fn prepare(&self, wanted: usize) -> anyhow::Result<Prepared> {
+        let scratch = tempfile::tempdir()?;
+        let workdir = self.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
+        let schema = IndexSchema::read(&self.corpus.schema)?;
+        let (queries, empty) = load_queries(&self.queries, wanted)?;
+        anyhow::ensure!(!queries.is_empty(), "{} holds no queries", self.queries.display());
+        Ok(Prepared { _scratch: scratch, workdir, data: self.corpus.data.clone(), schema, queries, empty })
+    }
+}
+
+impl Prepared {
+    /// The dataset's index in `shards` shards, built on first use (and kept in the
+    /// workdir between runs when one is given).
+    pub fn index(&self, shards: u32) -> anyhow::Result<PathBuf> {
+        ensure_index(&self.data, &self.schema, &self.workdir.join(format!("sharded-{shards}")), shards)
+    }
+}
+
 /// Builds the index at `dir` unless one with `shards` shards and this schema is there.
 pub fn ensure_index(data: &Path, schema: &IndexSchema, dir: &Path, shards: u32) -> anyhow::Result<PathBuf> {
     if let Ok(manifest) = Manifest::read(dir)

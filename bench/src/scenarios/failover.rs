@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_indexer::IndexSchema;
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
 use serde_json::json;
 
-use super::common::{LoadArgs, OutputArgs, measure};
-use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use super::common::{RunArgs, measure};
+use super::corpus::QueryCorpus;
 use crate::cluster::{ClusterArgs, ClusterSpec, ProcessCluster};
 use crate::report::{Measurement, RunReport};
 use crate::target::{HttpTarget, Target};
@@ -31,36 +30,27 @@ pub struct Args {
     /// The `fanout` binary (default: next to this one).
     #[arg(long)]
     fanout_bin: Option<PathBuf>,
-    /// Hits per query.
-    #[arg(long, default_value_t = 10)]
-    limit: u32,
     #[command(flatten)]
-    load: LoadArgs,
-    #[command(flatten)]
-    output: OutputArgs,
+    run: RunArgs,
 }
 
 /// Runs `failover`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let scratch = tempfile::tempdir()?;
-    let workdir = args.input.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
-    let schema = IndexSchema::read(&args.input.corpus.schema)?;
-    let index =
-        ensure_index(&args.input.corpus.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
-    let (queries, empty) = load_queries(&args.input.queries, 100_000)?;
+    let input = args.input.prepare(100_000)?;
+    let index = input.index(args.shards)?;
     let spec = ClusterSpec { replicas: args.replicas, hedging: HedgingConfig::default(), faults: Faults::default() };
     let cluster_args = ClusterArgs { processes: true, fanout_bin: args.fanout_bin.clone() };
     let mut report = RunReport::new(
         "failover",
-        json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": empty,
+        json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": input.empty,
                "shards": args.shards, "replicas": args.replicas, "killed": "shard 0, replica 0 (SIGKILL), restarted on its port",
-               "limit": args.limit, "load": args.load, "processes": true}),
+               "run": args.run, "processes": true}),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut cluster = ProcessCluster::start(&index, &spec, &cluster_args).await?;
-        let target: Arc<dyn Target> = Arc::new(HttpTarget::new(&cluster.url(), args.limit)?);
-        let config = args.load.config(args.load.rate);
+        let target: Arc<dyn Target> = Arc::new(HttpTarget::new(&cluster.url(), args.run.limit)?);
+        let config = args.run.load.config(args.run.load.rate);
         let windows = ["before the kill", "after the kill", "after the restart"];
         for (window, label) in windows.iter().enumerate() {
             match window {
@@ -74,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 crate::load::LoadConfig { warmup: Duration::ZERO, ..config.clone() }
             };
-            let result = measure(target.clone(), &queries, &window_config, label).await;
+            let result = measure(target.clone(), &input.queries, &window_config, label).await;
             report.measurements.push(Measurement { label: label.to_string(), x: Some(window as f64), result });
         }
         anyhow::Ok(())
@@ -85,5 +75,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "failed_or_partial": {"before": errors(0), "after_kill": errors(1), "after_restart": errors(2)},
         "p99_ms": report.measurements.iter().map(|m| m.result.latency.p99_ms).collect::<Vec<_>>(),
     });
-    args.output.finish(&report, &[])
+    args.run.output.finish(&report, &[])
 }

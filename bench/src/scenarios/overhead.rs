@@ -19,7 +19,7 @@ use fanout_leaf::Shard;
 use fanout_leaf::cancel::CancelFlag;
 use fanout_proto::v1::{DocAddress, FetchRequest, LeafSearchRequest};
 use fanout_root::local::{LocalCluster, LocalOptions};
-use fanout_root::search::merge::{ShardHit, merge_top_k};
+use fanout_root::search::merge::{ShardHit, merge_top_k, shard_list};
 use fanout_root::search::stats::sum_shares;
 use hdrhistogram::Histogram;
 use rayon::prelude::*;
@@ -29,7 +29,7 @@ use tantivy::query::QueryParser;
 use tantivy::{Index, TantivyDocument};
 
 use super::common::OutputArgs;
-use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use super::corpus::QueryCorpus;
 use crate::load::LoadResult;
 use crate::report::{Measurement, RunReport};
 use crate::stats::{histogram, record};
@@ -58,13 +58,10 @@ pub struct Args {
 
 /// Runs `overhead`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let scratch = tempfile::tempdir()?;
-    let workdir = args.input.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
-    let schema = IndexSchema::read(&args.input.corpus.schema)?;
-    let data = &args.input.corpus.data;
-    let sharded = ensure_index(data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
-    let single = ensure_index(data, &schema, &workdir.join("single"), 1)?;
-    let (queries, empty) = load_queries(&args.input.queries, args.count + args.warmup)?;
+    let input = args.input.prepare(args.count + args.warmup)?;
+    let (queries, empty, schema, data) = (&input.queries, input.empty, &input.schema, &args.input.corpus.data);
+    let sharded = input.index(args.shards)?;
+    let single = input.index(1)?;
     anyhow::ensure!(queries.len() > args.warmup, "{} has too few queries", args.input.queries.display());
     let (measured, warmup) = queries.split_at(args.count.min(queries.len() - args.warmup));
 
@@ -73,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         json!({"data": data, "queries": args.input.queries, "queries_empty_after_escaping": empty, "shards": args.shards,
                "count": measured.len(), "warmup": warmup.len(), "limit": args.limit, "mode": "closed loop, one query at a time"}),
     );
-    let single_index = single_index(&single, &schema, args.limit as usize)?;
+    let single_index = single_index(&single, schema, args.limit as usize)?;
     report.measurements.push(closed_loop("single in-process index", measured, warmup, single_index)?);
     let scatter = InProcessScatter::open(&sharded, args.shards, args.limit)?;
     report.measurements.push(closed_loop("in-process scatter", measured, warmup, |q| scatter.search(q))?);
@@ -172,27 +169,8 @@ impl InProcessScatter {
         };
         let answers =
             self.shards.par_iter().map(|shard| shard.search(&request, &flag)).collect::<Result<Vec<_>, _>>()?;
-        let lists: Vec<Vec<ShardHit>> = answers
-            .into_iter()
-            .enumerate()
-            .map(|(shard, answer)| {
-                let mut list: Vec<ShardHit> = answer
-                    .hits
-                    .into_iter()
-                    .map(|hit| {
-                        let address = hit.address.unwrap_or_default();
-                        ShardHit {
-                            score: hit.score,
-                            shard: shard as u32,
-                            segment_ord: address.segment_ord,
-                            doc_id: address.doc_id,
-                        }
-                    })
-                    .collect();
-                list.sort_by(ShardHit::rank);
-                list
-            })
-            .collect();
+        let lists: Vec<Vec<ShardHit>> =
+            answers.into_iter().enumerate().map(|(shard, answer)| shard_list(shard as u32, answer.hits)).collect();
         let mut by_shard: HashMap<u32, Vec<DocAddress>> = HashMap::new();
         for hit in merge_top_k(&lists, 0, self.limit as usize) {
             by_shard

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::common::{LoadArgs, OutputArgs, measure};
+use super::common::{RunArgs, measure};
 use super::corpus::load_queries;
 use crate::report::{Measurement, RunReport};
 use crate::target::open;
@@ -19,13 +19,8 @@ pub struct Args {
     /// Query file: JSON lines with a `text` field, or one query per line.
     #[arg(long)]
     queries: std::path::PathBuf,
-    /// Hits per query.
-    #[arg(long, default_value_t = 10)]
-    limit: u32,
     #[command(flatten)]
-    load: LoadArgs,
-    #[command(flatten)]
-    output: OutputArgs,
+    run: RunArgs,
 }
 
 /// Runs `run`.
@@ -34,13 +29,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(!queries.is_empty(), "{} holds no queries", args.queries.display());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let target: Arc<dyn crate::target::Target> = Arc::from(open(&args.target, args.limit).await?);
+        let target: Arc<dyn crate::target::Target> = Arc::from(open(&args.target, args.run.limit).await?);
         let mut report = RunReport::new(
             "run",
-            json!({"target": args.target, "queries": args.queries, "queries_loaded": queries.len(), "queries_empty_after_escaping": empty, "limit": args.limit, "load": args.load}),
+            json!({"target": args.target, "queries": args.queries, "queries_loaded": queries.len(), "queries_empty_after_escaping": empty, "run": args.run}),
         );
-        let result = measure(target.clone(), &queries, &args.load.config(args.load.rate), &target.describe()).await;
-        report.measurements.push(Measurement { label: target.describe(), x: Some(args.load.rate), result });
-        args.output.finish(&report, &[])
+        let result = measure(target.clone(), &queries, &args.run.load.config(args.run.load.rate), &target.describe()).await;
+        report.measurements.push(Measurement { label: target.describe(), x: Some(args.run.load.rate), result });
+        args.run.output.finish(&report, &[])
     })
 }

@@ -6,14 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_indexer::IndexSchema;
 use fanout_leaf::faults::parse_delay;
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
 use serde_json::json;
 
-use super::common::{LoadArgs, OutputArgs, measure};
-use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use super::common::{RunArgs, measure};
+use super::corpus::QueryCorpus;
 use crate::cluster::{BenchCluster, ClusterArgs, ClusterSpec};
 use crate::plot::{Chart, Series, draw, nines};
 use crate::report::{Measurement, RunReport, spectrum};
@@ -33,25 +32,16 @@ pub struct Args {
     /// Injected delay, FRACTION:DURATION.
     #[arg(long, default_value = "0.01:50ms", value_parser = parse_delay)]
     delay: (f64, Duration),
-    /// Hits per query.
-    #[arg(long, default_value_t = 10)]
-    limit: u32,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[command(flatten)]
-    load: LoadArgs,
-    #[command(flatten)]
-    output: OutputArgs,
+    run: RunArgs,
 }
 
 /// Runs `stragglers`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let scratch = tempfile::tempdir()?;
-    let workdir = args.input.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
-    let schema = IndexSchema::read(&args.input.corpus.schema)?;
-    let index =
-        ensure_index(&args.input.corpus.data, &schema, &workdir.join(format!("sharded-{}", args.shards)), args.shards)?;
-    let (queries, empty) = load_queries(&args.input.queries, 100_000)?;
+    let input = args.input.prepare(100_000)?;
+    let index = input.index(args.shards)?;
     let (fraction, delay) = args.delay;
     let delayed = Faults { delay_fraction: fraction, delay_us: delay.as_micros() as u64, error_fraction: 0.0 };
     let hedging_on = HedgingConfig::default();
@@ -63,17 +53,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     ];
     let mut report = RunReport::new(
         "stragglers",
-        json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": empty,
+        json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": input.empty,
                "shards": args.shards, "replicas": args.replicas, "delay_fraction": fraction, "delay_ms": delay.as_secs_f64() * 1000.0,
-               "limit": args.limit, "hedging": hedging_on, "cluster": args.cluster, "load": args.load}),
+               "hedging": hedging_on, "cluster": args.cluster, "run": args.run}),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     for (label, faults, hedging) in configurations {
         let spec = ClusterSpec { replicas: args.replicas, hedging, faults };
         let result = runtime.block_on(async {
             let cluster = BenchCluster::start(&index, &spec, &args.cluster).await?;
-            let target = Arc::new(HttpTarget::new(&cluster.url(), args.limit)?);
-            let result = measure(target, &queries, &args.load.config(args.load.rate), label).await;
+            let target = Arc::new(HttpTarget::new(&cluster.url(), args.run.limit)?);
+            let result = measure(target, &input.queries, &args.run.load.config(args.run.load.rate), label).await;
             cluster.shutdown().await?;
             anyhow::Ok(result)
         })?;
@@ -105,6 +95,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         delay
     );
     let chart = Chart { title: &title, x_label: "percentile", y_label: "latency (ms)", nines: true, log_y: true };
-    let plots = draw(&args.output.out.join(format!("stragglers-{}", report.unix_time)), &chart, &series)?;
-    args.output.finish(&report, &plots)
+    let plots = draw(&args.run.output.out.join(format!("stragglers-{}", report.unix_time)), &chart, &series)?;
+    args.run.output.finish(&report, &plots)
 }

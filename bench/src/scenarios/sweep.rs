@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use fanout_indexer::IndexSchema;
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
 use serde_json::json;
 
-use super::common::{LoadArgs, OutputArgs, measure};
-use super::corpus::{QueryCorpus, ensure_index, load_queries};
+use super::common::{RunArgs, measure};
+use super::corpus::QueryCorpus;
 use crate::cluster::{BenchCluster, ClusterArgs, ClusterSpec};
 use crate::plot::{Chart, Series, draw};
 use crate::report::{Measurement, RunReport};
@@ -36,29 +35,20 @@ pub struct Args {
     /// The p99 bound, in milliseconds, that the best rate must keep.
     #[arg(long, default_value_t = 20.0)]
     p99_bound_ms: f64,
-    /// Hits per query.
-    #[arg(long, default_value_t = 10)]
-    limit: u32,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[command(flatten)]
-    load: LoadArgs,
-    #[command(flatten)]
-    output: OutputArgs,
+    run: RunArgs,
 }
 
 /// Runs `sweep`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (queries, empty) = load_queries(&args.input.queries, 100_000)?;
+    let input = args.input.prepare(100_000)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let scratch = tempfile::tempdir()?;
     let cluster = match &args.target {
         Some(_) => None,
         None => {
-            let workdir = args.input.workdir.clone().unwrap_or_else(|| scratch.path().to_path_buf());
-            let schema = IndexSchema::read(&args.input.corpus.schema)?;
-            let dir = workdir.join(format!("sharded-{}", args.shards));
-            let index = ensure_index(&args.input.corpus.data, &schema, &dir, args.shards)?;
+            let index = input.index(args.shards)?;
             let spec =
                 ClusterSpec { replicas: args.replicas, hedging: HedgingConfig::default(), faults: Faults::default() };
             Some(runtime.block_on(BenchCluster::start(&index, &spec, &args.cluster))?)
@@ -72,13 +62,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut report = RunReport::new(
         "sweep",
         json!({"target": url, "started_in_process": cluster.is_some(), "shards": args.shards, "replicas": args.replicas,
-               "queries": args.input.queries, "queries_empty_after_escaping": empty, "rates": args.rates,
-               "p99_bound_ms": args.p99_bound_ms, "limit": args.limit, "cluster": args.cluster, "load": args.load}),
+               "queries": args.input.queries, "queries_empty_after_escaping": input.empty, "rates": args.rates,
+               "p99_bound_ms": args.p99_bound_ms, "cluster": args.cluster, "run": args.run}),
     );
     runtime.block_on(async {
-        let target: Arc<dyn Target> = Arc::from(open(&url, args.limit).await?);
+        let target: Arc<dyn Target> = Arc::from(open(&url, args.run.limit).await?);
         for rate in &args.rates {
-            let result = measure(target.clone(), &queries, &args.load.config(*rate), &format!("{rate} q/s")).await;
+            let result =
+                measure(target.clone(), &input.queries, &args.run.load.config(*rate), &format!("{rate} q/s")).await;
             // Saturated: the server no longer keeps up, so higher rates only queue.
             let saturated = result.achieved_rate < 0.9 * rate || result.overflow > 0;
             report.measurements.push(Measurement { label: format!("{rate} q/s"), x: Some(*rate), result });
@@ -112,6 +103,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         nines: false,
         log_y: true,
     };
-    let plots = draw(&args.output.out.join(format!("sweep-{}", report.unix_time)), &chart, &series)?;
-    args.output.finish(&report, &plots)
+    let plots = draw(&args.run.output.out.join(format!("sweep-{}", report.unix_time)), &chart, &series)?;
+    args.run.output.finish(&report, &plots)
 }

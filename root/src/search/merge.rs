@@ -4,6 +4,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use fanout_proto::v1::ScoredDoc;
+
 /// One hit of one shard, before its stored fields are fetched.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ShardHit {
@@ -27,6 +29,20 @@ impl ShardHit {
             .then(self.segment_ord.cmp(&other.segment_ord))
             .then(self.doc_id.cmp(&other.doc_id))
     }
+}
+
+/// One shard's hits from its Search answer, sorted into merge order (the merge needs
+/// each list sorted, and does not trust a leaf to have done it).
+pub fn shard_list(shard: u32, hits: Vec<ScoredDoc>) -> Vec<ShardHit> {
+    let mut list: Vec<ShardHit> = hits
+        .into_iter()
+        .map(|hit| {
+            let address = hit.address.unwrap_or_default();
+            ShardHit { score: hit.score, shard, segment_ord: address.segment_ord, doc_id: address.doc_id }
+        })
+        .collect();
+    list.sort_by(ShardHit::rank);
+    list
 }
 
 struct Head {

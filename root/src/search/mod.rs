@@ -21,7 +21,7 @@ use tonic::{Code, Status};
 
 use crate::cluster::{Answer, CallKind, Cluster, ShardFailure, with_deadline};
 use crate::error::RootError;
-use merge::{ShardHit, merge_top_k};
+use merge::{ShardHit, merge_top_k, shard_list};
 use outcome::ShardOutcomes;
 pub use request::{SearchRequest, ValidRequest};
 pub use response::{Hit, SearchResponse};
@@ -126,21 +126,7 @@ impl RootSearcher {
                         self.stats.invalidate(&request.query).await;
                     }
                     total_hits += response.total_hits;
-                    let mut list: Vec<ShardHit> = response
-                        .hits
-                        .into_iter()
-                        .map(|hit| {
-                            let address = hit.address.unwrap_or_default();
-                            ShardHit {
-                                score: hit.score,
-                                shard,
-                                segment_ord: address.segment_ord,
-                                doc_id: address.doc_id,
-                            }
-                        })
-                        .collect();
-                    list.sort_by(ShardHit::rank);
-                    lists.push(list);
+                    lists.push(shard_list(shard, response.hits));
                 }
                 Err(ShardFailure::Rejected(status)) => rejected(shard, &status, outcomes)?,
                 Err(failure) => outcomes.fail(shard, failure),
