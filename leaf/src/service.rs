@@ -6,8 +6,8 @@ use std::sync::Arc;
 use fanout_proto::v1::leaf_admin_server::LeafAdmin;
 use fanout_proto::v1::leaf_server::Leaf;
 use fanout_proto::v1::{
-    Faults, FetchRequest, FetchResponse, GetFaultsRequest, InfoRequest, InfoResponse, LeafSearchRequest,
-    LeafSearchResponse, StatsRequest, StatsResponse,
+    Faults, FetchRequest, FetchResponse, GetFaultsRequest, GetRequest, GetResponse, InfoRequest, InfoResponse,
+    LeafSearchRequest, LeafSearchResponse, StatsRequest, StatsResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -98,6 +98,14 @@ impl Leaf for LeafService {
         let shard = self.shard.clone();
         let result = self.pool.run("stats", move |_| shard.stats(&query)).await;
         self.count("stats", &result);
+        Ok(Response::new(result?))
+    }
+
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard.clone();
+        let result = self.pool.run("get", move |_| shard.get(&request)).await;
+        self.count("get", &result);
         Ok(Response::new(result?))
     }
 

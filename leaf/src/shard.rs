@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use fanout_indexer::manifest::shard_dir;
 use fanout_indexer::{FieldKind, IndexSchema, Manifest};
 use fanout_proto::v1::{
-    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, InfoResponse, LeafSearchRequest,
-    LeafSearchResponse, ScoredDoc, StatsResponse,
+    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse, InfoResponse,
+    LeafSearchRequest, LeafSearchResponse, ScoredDoc, StatsResponse,
 };
 use serde_json::{Map, Value as Json};
 use tantivy::collector::{Collector, Count, TopDocs};
-use tantivy::query::{Query, QueryParser};
-use tantivy::schema::{Field, Value as _};
+use tantivy::query::{Query, QueryParser, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::time::format_description::well_known::Rfc3339;
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
 use crate::error::LeafError;
@@ -152,24 +152,41 @@ impl Shard {
                 return Err(LeafError::Cancelled);
             }
             let address = self.check_address(&searcher, address)?;
-            let document: TantivyDocument = searcher.doc(address)?;
-            let id = document.get_first(self.schema.id_field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            let mut object = Map::new();
-            for (name, field, kind) in &fields {
-                let mut values: Vec<Json> = document.get_all(*field).filter_map(|v| to_json(v, *kind)).collect();
-                match values.len() {
-                    0 => {}
-                    1 => {
-                        object.insert(name.clone(), values.pop().expect("one value"));
-                    }
-                    _ => {
-                        object.insert(name.clone(), Json::Array(values));
-                    }
-                }
-            }
-            docs.push(FetchedDoc { id, fields_json: Json::Object(object).to_string() });
+            docs.push(self.fetched_doc(&searcher.doc(address)?, &fields));
         }
         Ok(FetchResponse { docs })
+    }
+
+    /// The document with this id, if this shard has it.
+    pub fn get(&self, request: &GetRequest) -> Result<GetResponse, LeafError> {
+        let fields = self.fields_to_return(&request.fields)?;
+        let searcher = self.searcher();
+        let query = TermQuery::new(Term::from_field_text(self.schema.id_field, &request.id), IndexRecordOption::Basic);
+        let found = searcher.search(&query, &TopDocs::with_limit(1).order_by_score())?;
+        let doc = match found.first() {
+            Some((_, address)) => Some(self.fetched_doc(&searcher.doc(*address)?, &fields)),
+            None => None,
+        };
+        Ok(GetResponse { doc })
+    }
+
+    /// The id and the given stored fields of a document, as the wire carries them.
+    fn fetched_doc(&self, document: &TantivyDocument, fields: &[(String, Field, FieldKind)]) -> FetchedDoc {
+        let id = document.get_first(self.schema.id_field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let mut object = Map::new();
+        for (name, field, kind) in fields {
+            let mut values: Vec<Json> = document.get_all(*field).filter_map(|v| to_json(v, *kind)).collect();
+            match values.len() {
+                0 => {}
+                1 => {
+                    object.insert(name.clone(), values.pop().expect("one value"));
+                }
+                _ => {
+                    object.insert(name.clone(), Json::Array(values));
+                }
+            }
+        }
+        FetchedDoc { id, fields_json: Json::Object(object).to_string() }
     }
 
     fn fields_to_return(&self, names: &[String]) -> Result<Vec<(String, Field, FieldKind)>, LeafError> {

@@ -36,6 +36,16 @@ impl Root for RootService {
         Ok(Response::new(response.into()))
     }
 
+    async fn get(&self, request: Request<wire::GetDocRequest>) -> Result<Response<wire::GetDocResponse>, Status> {
+        let request = request.into_inner();
+        let document = self.searcher.get(&request.id, request.fields).await?;
+        Ok(Response::new(wire::GetDocResponse {
+            id: document.id,
+            shard: document.shard,
+            fields_json: document.fields.get().to_string(),
+        }))
+    }
+
     async fn cluster(&self, _: Request<wire::ClusterRequest>) -> Result<Response<wire::ClusterResponse>, Status> {
         let snapshot = self.searcher.cluster().snapshot();
         let cluster_json = serde_json::to_string(&snapshot).map_err(|err| Status::internal(err.to_string()))?;

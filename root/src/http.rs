@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,6 +25,7 @@ pub fn router(searcher: Arc<RootSearcher>) -> Router {
         .route("/api/v1/search", get(search_get).post(search_post))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
+        .route("/api/v1/docs/{id}", get(get_document))
         .route("/api/v1/cluster", get(cluster))
         .route("/metrics", get(|| async { fanout_leaf::telemetry::render() }))
         .with_state(searcher)
@@ -71,6 +72,25 @@ async fn search_post(State(searcher): State<Arc<RootSearcher>>, body: Bytes) -> 
     let request: SearchRequest = serde_json::from_slice(&body)
         .map_err(|err| RootError::InvalidArgument(format!("invalid request body: {err}")))?;
     Ok(Json(searcher.search(request).await?).into_response())
+}
+
+/// `GET /api/v1/docs/{id}?fields=a,b`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocumentParams {
+    fields: Option<String>,
+}
+
+async fn get_document(
+    State(searcher): State<Arc<RootSearcher>>,
+    Path(id): Path<String>,
+    params: Result<Query<DocumentParams>, QueryRejection>,
+) -> Result<Response, RootError> {
+    let Query(params) =
+        params.map_err(|err| RootError::InvalidArgument(format!("invalid query string: {}", err.body_text())))?;
+    let fields =
+        params.fields.map(|fields| fields.split(',').map(|f| f.trim().to_string()).collect()).unwrap_or_default();
+    Ok(Json(searcher.get(&id, fields).await?).into_response())
 }
 
 async fn cluster(State(searcher): State<Arc<RootSearcher>>) -> Response {

@@ -35,10 +35,12 @@ pub enum CallKind {
     Search,
     /// `Leaf.Fetch`.
     Fetch,
+    /// `Leaf.Get`.
+    Get,
 }
 
 impl CallKind {
-    const ALL: [CallKind; 3] = [CallKind::Stats, CallKind::Search, CallKind::Fetch];
+    const ALL: [CallKind; 4] = [CallKind::Stats, CallKind::Search, CallKind::Fetch, CallKind::Get];
 
     fn index(self) -> usize {
         self as usize
@@ -50,6 +52,7 @@ impl CallKind {
             CallKind::Stats => "stats",
             CallKind::Search => "search",
             CallKind::Fetch => "fetch",
+            CallKind::Get => "get",
         }
     }
 }
@@ -79,7 +82,7 @@ pub struct Answer<T> {
 pub struct ReplicaSet {
     shard: u32,
     replicas: Vec<Replica>,
-    windows: [Mutex<LatencyWindow>; 3],
+    windows: [Mutex<LatencyWindow>; 4],
     hedging: HedgingConfig,
     health: HealthConfig,
     budget: Arc<HedgeBudget>,
@@ -128,7 +131,7 @@ impl ReplicaSet {
         Ok(ReplicaSet {
             shard,
             replicas,
-            windows: [window(), window(), window()],
+            windows: [window(), window(), window(), window()],
             hedging: hedging.clone(),
             health: health.clone(),
             budget,

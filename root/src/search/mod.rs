@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_proto::v1::{DocAddress, FetchRequest, FetchedDoc, LeafSearchRequest};
+use fanout_proto::v1::{DocAddress, FetchRequest, FetchedDoc, GetRequest, LeafSearchRequest};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tonic::{Code, Status};
@@ -201,6 +201,51 @@ impl RootSearcher {
             hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, fields });
         }
         Ok(hits)
+    }
+}
+
+/// A document found by id.
+#[derive(Debug, serde::Serialize)]
+pub struct Document {
+    /// Its id.
+    pub id: String,
+    /// The shard that owns it.
+    pub shard: u32,
+    /// Its requested stored fields.
+    pub fields: Box<RawValue>,
+}
+
+impl RootSearcher {
+    /// The document with `id`, asked of the one shard that owns it by the sharding
+    /// function (the ambassador pattern), across that shard's replicas.
+    pub async fn get(&self, id: &str, fields: Vec<String>) -> Result<Document, RootError> {
+        if id.is_empty() {
+            return Err(RootError::InvalidArgument("the id must not be empty".into()));
+        }
+        let shard = fanout_indexer::shard_for_id(id, self.cluster.shards.len() as u32);
+        let deadline = Instant::now() + Duration::from_millis(u64::from(self.default_timeout_ms));
+        let request = GetRequest { id: id.to_string(), fields };
+        let answer = self.cluster.shards[shard as usize]
+            .call(CallKind::Get, deadline, |attempt| {
+                let request = with_deadline(request.clone(), attempt.left);
+                let mut client = attempt.client;
+                async move { client.get(request).await }
+            })
+            .await;
+        let response = match answer {
+            Ok(answer) => answer.value,
+            Err(ShardFailure::Rejected(status)) => return Err(RootError::from_leaf_status(shard, &status)),
+            Err(ShardFailure::TimedOut) => {
+                return Err(RootError::DeadlineExceeded(format!("shard {shard}: deadline exceeded")));
+            }
+            Err(ShardFailure::Unavailable(reason)) => {
+                return Err(RootError::Unavailable(format!("shard {shard}: {reason}")));
+            }
+        };
+        let doc = response.doc.ok_or_else(|| RootError::NotFound(format!("no document with id {id:?}")))?;
+        let fields = RawValue::from_string(doc.fields_json)
+            .map_err(|err| RootError::Internal(format!("shard {shard}: invalid fields JSON: {err}")))?;
+        Ok(Document { id: doc.id, shard, fields })
     }
 }
 
