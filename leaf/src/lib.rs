@@ -10,6 +10,7 @@
 //! - [`shard`]: the opened shard: parse, search, statistics, fetch, info.
 //! - [`statistics`]: global BM25 statistics received from the root.
 //! - [`faults`]: fault injection for tests and benchmarks (off by default).
+//! - [`filters`]: term, terms and range filters ANDed with the text query.
 //! - [`pool`]: the bounded thread pool all tantivy work runs on.
 //! - [`cancel`]: cancel flags and the collector that honours them between segments.
 //! - [`telemetry`]: the process's Prometheus recorder.
@@ -18,6 +19,7 @@
 pub mod cancel;
 pub mod error;
 pub mod faults;
+pub mod filters;
 pub mod pool;
 pub mod server;
 pub mod service;

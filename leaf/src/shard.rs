@@ -18,6 +18,7 @@ use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDoc
 
 use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
 use crate::error::LeafError;
+use crate::filters::{parse_filters, with_filters};
 use crate::statistics::{GlobalStatistics, local_statistics};
 
 /// The most hits one search may ask for (offset + limit).
@@ -112,7 +113,8 @@ impl Shard {
         if wanted > MAX_HITS {
             return Err(LeafError::InvalidArgument(format!("offset + limit must be at most {MAX_HITS}, got {wanted}")));
         }
-        let query = self.parse_query(&request.query)?;
+        let query =
+            with_filters(self.parse_query(&request.query)?, &parse_filters(&request.filters_json)?, &self.schema)?;
         let searcher = self.searcher();
         let statistics = request.stats.as_ref().map(|stats| GlobalStatistics::decode(stats, &searcher)).transpose()?;
         let statistics = statistics.as_ref();

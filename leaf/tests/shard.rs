@@ -33,7 +33,7 @@ fn searches_fetches_and_counts() {
     let dir = tempfile::tempdir().unwrap();
     let index = build(dir.path(), 2);
     let shard = Shard::open(&index, 1).unwrap();
-    let request = LeafSearchRequest { query: "pie".into(), limit: 5, offset: 0, stats: None };
+    let request = LeafSearchRequest { query: "pie".into(), limit: 5, offset: 0, stats: None, ..Default::default() };
     let response = shard.search(&request, &CancelFlag::default()).unwrap();
     assert!(response.total_hits > 0 && response.total_hits < 100);
     assert_eq!(response.hits.len(), 5);
@@ -62,7 +62,7 @@ fn a_raised_cancel_flag_stops_the_search() {
     let shard = Shard::open(&index, 0).unwrap();
     let flag = CancelFlag::default();
     flag.cancel();
-    let request = LeafSearchRequest { query: "apple".into(), limit: 10, offset: 0, stats: None };
+    let request = LeafSearchRequest { query: "apple".into(), limit: 10, offset: 0, stats: None, ..Default::default() };
     assert!(matches!(shard.search(&request, &flag), Err(LeafError::Cancelled)));
     let fetch = FetchRequest { addresses: vec![Default::default()], fields: vec![], generation: 0 };
     assert!(matches!(shard.fetch(&fetch, &flag), Err(LeafError::Cancelled)));
@@ -74,9 +74,11 @@ fn bad_requests_name_the_problem() {
     let index = build(dir.path(), 1);
     let shard = Shard::open(&index, 0).unwrap();
     let flag = CancelFlag::default();
-    let bad_query = LeafSearchRequest { query: "title:(".into(), limit: 1, offset: 0, stats: None };
+    let bad_query =
+        LeafSearchRequest { query: "title:(".into(), limit: 1, offset: 0, stats: None, ..Default::default() };
     assert!(shard.search(&bad_query, &flag).unwrap_err().to_string().starts_with("invalid query \"title:(\""));
-    let too_deep = LeafSearchRequest { query: "apple".into(), limit: 10, offset: 9_995, stats: None };
+    let too_deep =
+        LeafSearchRequest { query: "apple".into(), limit: 10, offset: 9_995, stats: None, ..Default::default() };
     assert_eq!(
         shard.search(&too_deep, &flag).unwrap_err().to_string(),
         "offset + limit must be at most 10000, got 10005"

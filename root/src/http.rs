@@ -64,6 +64,7 @@ async fn search_get(
         fields: params.fields.map(|fields| fields.split(',').map(|f| f.trim().to_string()).collect()),
         timeout_ms: params.timeout_ms,
         allow_partial: params.allow_partial,
+        filters: None,
     };
     Ok(Json(searcher.search(request).await?).into_response())
 }

@@ -9,8 +9,8 @@ use fanout_indexer::pipeline::read_documents;
 use fanout_indexer::progress::BuildProgress;
 use fanout_indexer::source::Dataset;
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::QueryParser;
-use tantivy::schema::Value as _;
+use tantivy::query::{Query, QueryParser};
+use tantivy::schema::{Field, Value as _};
 use tantivy::{Index, IndexReader, TantivyDocument};
 
 /// A single in-memory tantivy index over a whole dataset.
@@ -44,10 +44,24 @@ impl Reference {
 
     /// The top `limit` (id, score) and the total number of matches of a query.
     pub fn search(&self, query: &str, limit: usize) -> (Vec<(String, f32)>, usize) {
-        let parsed = self.parser.parse_query(query).expect("a valid query");
+        self.search_query(self.parse(query).as_ref(), limit)
+    }
+
+    /// A query parsed by the reference's own parser.
+    pub fn parse(&self, query: &str) -> Box<dyn Query> {
+        self.parser.parse_query(query).expect("a valid query")
+    }
+
+    /// A field of the schema by name.
+    pub fn field(&self, name: &str) -> Field {
+        self.schema.schema.get_field(name).expect("a field of the schema")
+    }
+
+    /// The top `limit` (id, score) and the total number of matches of a built query.
+    pub fn search_query(&self, query: &dyn Query, limit: usize) -> (Vec<(String, f32)>, usize) {
         let searcher = self.reader.searcher();
         let (top, count) = searcher
-            .search(&parsed, &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count))
+            .search(query, &(TopDocs::with_limit(limit.max(1)).order_by_score(), Count))
             .expect("searching the reference");
         let hits = top
             .into_iter()

@@ -166,6 +166,7 @@ impl InProcessScatter {
             limit: self.limit,
             offset: 0,
             stats: Some(sum_shares(shares)),
+            ..LeafSearchRequest::default()
         };
         let answers =
             self.shards.par_iter().map(|shard| shard.search(&request, &flag)).collect::<Result<Vec<_>, _>>()?;

@@ -107,8 +107,10 @@ async fn probe_shard(set: &ReplicaSet) {
 async fn probe_search(replica: &Replica, timeout: Duration) -> Option<Duration> {
     let started = Instant::now();
     let mut client = replica.client.clone();
-    let request =
-        with_deadline(LeafSearchRequest { query: PROBE_QUERY.into(), limit: 0, offset: 0, stats: None }, timeout);
+    let request = with_deadline(
+        LeafSearchRequest { query: PROBE_QUERY.into(), limit: 0, offset: 0, stats: None, ..Default::default() },
+        timeout,
+    );
     let _in_flight = replica.begin(false);
     match tokio::time::timeout(timeout, client.search(request)).await {
         Ok(Ok(_)) => Some(started.elapsed()),

@@ -95,6 +95,7 @@ impl RootSearcher {
         let wanted = if request.limit == 0 { 0 } else { request.offset + request.limit };
         let leaf_request = LeafSearchRequest {
             query: request.query.clone(),
+            filters_json: request.filters_json.clone(),
             limit: wanted,
             offset: 0,
             stats: Some(stats.stats.clone()),

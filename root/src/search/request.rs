@@ -29,6 +29,8 @@ pub struct SearchRequest {
     pub timeout_ms: Option<u32>,
     /// Whether the response may leave out failed shards (default true).
     pub allow_partial: Option<bool>,
+    /// Filters ANDed with the query (Elasticsearch syntax; they never score).
+    pub filters: Option<Vec<serde_json::Value>>,
 }
 
 /// A validated request.
@@ -46,6 +48,8 @@ pub struct ValidRequest {
     pub timeout_ms: u32,
     /// Whether partial results are acceptable.
     pub allow_partial: bool,
+    /// The filters as a JSON array ("" for none), checked for syntax.
+    pub filters_json: String,
 }
 
 impl SearchRequest {
@@ -72,7 +76,17 @@ impl SearchRequest {
         if let Some(empty) = fields.iter().position(|field| field.is_empty()) {
             return invalid(format!("fields[{empty}] is empty"));
         }
+        let filters_json = match self.filters {
+            Some(filters) if !filters.is_empty() => {
+                let json = serde_json::Value::Array(filters).to_string();
+                fanout_leaf::filters::parse_filters(&json)
+                    .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
+                json
+            }
+            _ => String::new(),
+        };
         Ok(ValidRequest {
+            filters_json,
             query: self.query,
             limit,
             offset,
