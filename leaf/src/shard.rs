@@ -10,11 +10,14 @@ use fanout_proto::v1::{
     LeafSearchRequest, LeafSearchResponse, ScoredDoc, StatsResponse,
 };
 use serde_json::{Map, Value as Json};
+use tantivy::aggregation::agg_req::{Aggregations, get_fast_field_names};
+use tantivy::aggregation::{AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector};
 use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::time::format_description::well_known::Rfc3339;
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::tokenizer::TokenizerManager;
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term};
 
 use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
 use crate::error::LeafError;
@@ -33,6 +36,7 @@ pub struct Shard {
     reader: IndexReader,
     parser: QueryParser,
     text_fields: Vec<Field>,
+    tokenizers: TokenizerManager,
 }
 
 impl Shard {
@@ -70,7 +74,8 @@ impl Shard {
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
         let text_fields =
             schema.fields.iter().filter(|(spec, _)| spec.kind == FieldKind::Text).map(|(_, field)| *field).collect();
-        Ok(Shard { shard_id, dir, manifest, schema, reader, parser, text_fields })
+        let tokenizers = index.tokenizers().clone();
+        Ok(Shard { shard_id, dir, manifest, schema, reader, parser, text_fields, tokenizers })
     }
 
     /// This shard's number.
@@ -118,24 +123,57 @@ impl Shard {
         let searcher = self.searcher();
         let statistics = request.stats.as_ref().map(|stats| GlobalStatistics::decode(stats, &searcher)).transpose()?;
         let statistics = statistics.as_ref();
-        let (hits, total_hits) = if request.limit == 0 {
-            let count =
-                collect(&searcher, query.as_ref(), &CancellableCollector::new(Count, cancel.clone()), statistics)?;
-            (Vec::new(), count)
-        } else {
-            let top = TopDocs::with_limit(request.limit as usize).and_offset(request.offset as usize).order_by_score();
-            let collector = CancellableCollector::new((top, Count), cancel.clone());
-            let (top, count) = collect(&searcher, query.as_ref(), &collector, statistics)?;
-            let hits = top
-                .into_iter()
-                .map(|(score, address)| ScoredDoc {
-                    score,
-                    address: Some(WireAddress { segment_ord: address.segment_ord, doc_id: address.doc_id }),
-                })
-                .collect();
-            (hits, count)
-        };
-        Ok(LeafSearchResponse { hits, total_hits: total_hits as u64, generation: self.manifest.generation })
+        let top = (request.limit > 0)
+            .then(|| TopDocs::with_limit(request.limit as usize).and_offset(request.offset as usize).order_by_score());
+        let aggregations = parse_aggregations(&request.aggs_json)?;
+        if let Some(aggregations) = &aggregations {
+            self.check_aggregated_fields(aggregations)?;
+        }
+        let aggregations = aggregations.map(|aggregations| {
+            let context = AggContextParams::new(AggregationLimitsGuard::default(), self.tokenizers.clone());
+            DistributedAggregationCollector::from_aggs(aggregations, context)
+        });
+        let collector = CancellableCollector::new((top, Count, aggregations), cancel.clone());
+        let (top, total_hits, aggregations) = collect(&searcher, query.as_ref(), &collector, statistics)?;
+        let hits = top
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(score, address)| ScoredDoc {
+                score,
+                address: Some(WireAddress { segment_ord: address.segment_ord, doc_id: address.doc_id }),
+            })
+            .collect();
+        let intermediate_aggs = aggregations
+            .map(|intermediate| postcard::to_allocvec(&intermediate))
+            .transpose()
+            .map_err(|err| LeafError::InvalidArgument(format!("cannot encode aggregation results: {err}")))?
+            .unwrap_or_default();
+        Ok(LeafSearchResponse {
+            hits,
+            total_hits: total_hits as u64,
+            generation: self.manifest.generation,
+            intermediate_aggs,
+        })
+    }
+
+    /// Refuses aggregations over fields that do not exist or are not fast (tantivy would
+    /// answer them with empty buckets, hiding the mistake).
+    fn check_aggregated_fields(&self, aggregations: &Aggregations) -> Result<(), LeafError> {
+        let mut names: Vec<String> = get_fast_field_names(aggregations).into_iter().collect();
+        names.sort();
+        for name in names {
+            let fast = name == self.schema.id_field_name()
+                || self.schema.fields.iter().any(|(spec, _)| spec.name == name && spec.kind != FieldKind::Text);
+            if !fast {
+                let known = self.schema.fields.iter().any(|(spec, _)| spec.name == name);
+                return Err(LeafError::InvalidArgument(if known {
+                    format!("cannot aggregate on text field `{name}`: use a keyword, numeric, date or bool field")
+                } else {
+                    format!("cannot aggregate on unknown field `{name}`")
+                }));
+            }
+        }
+        Ok(())
     }
 
     /// The id and requested stored fields of documents found by an earlier search.
@@ -250,7 +288,25 @@ fn collect<C: Collector>(
         Some(statistics) => searcher.search_with_statistics_provider(query, collector, statistics),
         None => searcher.search(query, collector),
     };
-    result.map_err(|err| if is_cancellation(&err) { LeafError::Cancelled } else { err.into() })
+    result.map_err(|err| match err {
+        err if is_cancellation(&err) => LeafError::Cancelled,
+        // A request naming a missing field or a bad aggregation is the caller's mistake.
+        TantivyError::AggregationError(_)
+        | TantivyError::FieldNotFound(_)
+        | TantivyError::InvalidArgument(_)
+        | TantivyError::SchemaError(_) => LeafError::InvalidArgument(err.to_string()),
+        err => err.into(),
+    })
+}
+
+/// Parses an aggregation request (Elasticsearch syntax); None for "".
+pub fn parse_aggregations(json: &str) -> Result<Option<Aggregations>, LeafError> {
+    if json.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|err| LeafError::InvalidArgument(format!("invalid aggregations: {err}")))
 }
 
 fn to_json<'a>(value: impl tantivy::schema::Value<'a>, kind: FieldKind) -> Option<Json> {

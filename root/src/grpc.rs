@@ -31,6 +31,14 @@ impl Root for RootService {
             fields: Some(request.fields),
             timeout_ms: request.timeout_ms,
             allow_partial: request.allow_partial,
+            aggs: if request.aggs_json.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::from_str(&request.aggs_json)
+                        .map_err(|err| Status::invalid_argument(format!("invalid aggs_json: {err}")))?,
+                )
+            },
             filters: if request.filters_json.trim().is_empty() {
                 None
             } else {

@@ -65,6 +65,7 @@ async fn search_get(
         timeout_ms: params.timeout_ms,
         allow_partial: params.allow_partial,
         filters: None,
+        aggs: None,
     };
     Ok(Json(searcher.search(request).await?).into_response())
 }

@@ -11,5 +11,5 @@ pub mod datasets;
 pub mod reference;
 pub mod sandbox;
 
-pub use reference::{Reference, assert_same_ranking};
+pub use reference::{Reference, assert_same_aggregations, assert_same_ranking};
 pub use sandbox::{Sandbox, SandboxBuilder, hits_of};

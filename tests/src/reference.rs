@@ -8,6 +8,8 @@ use fanout_indexer::IndexSchema;
 use fanout_indexer::pipeline::read_documents;
 use fanout_indexer::progress::BuildProgress;
 use fanout_indexer::source::Dataset;
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{Query, QueryParser};
 use tantivy::schema::{Field, Value as _};
@@ -15,6 +17,7 @@ use tantivy::{Index, IndexReader, TantivyDocument};
 
 /// A single in-memory tantivy index over a whole dataset.
 pub struct Reference {
+    index: Index,
     reader: IndexReader,
     parser: QueryParser,
     schema: IndexSchema,
@@ -34,7 +37,17 @@ impl Reference {
         writer.commit().expect("committing the reference");
         let reader = index.reader().expect("a reader");
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
-        Reference { reader, parser, schema: schema.clone() }
+        Reference { index, reader, parser, schema: schema.clone() }
+    }
+
+    /// Aggregations (Elasticsearch JSON) over the documents matching `query`, computed by
+    /// tantivy's own `AggregationCollector` on the single index.
+    pub fn aggregate(&self, query: &str, aggregations: &serde_json::Value) -> serde_json::Value {
+        let request: Aggregations = serde_json::from_value(aggregations.clone()).expect("a valid aggregation request");
+        let context = AggContextParams::new(AggregationLimitsGuard::default(), self.index.tokenizers().clone());
+        let collector = AggregationCollector::from_aggs(request, context);
+        let results = self.reader.searcher().search(self.parse(query).as_ref(), &collector).expect("aggregating");
+        serde_json::to_value(results).expect("results serialize")
     }
 
     /// Whether the reference's parser accepts the query.
@@ -78,6 +91,34 @@ impl Reference {
     pub fn matching_ids(&self, query: &str) -> Vec<String> {
         let (_, count) = self.search(query, 1);
         self.search(query, count).0.into_iter().map(|(id, _)| id).collect()
+    }
+}
+
+/// Asserts that two aggregation results are the same: the same keys, bucket keys and
+/// counts exactly, metrics within 1e-6 relative (summation order differs across shards).
+pub fn assert_same_aggregations(context: &str, got: &serde_json::Value, expected: &serde_json::Value) {
+    use serde_json::Value;
+    match (got, expected) {
+        (Value::Object(a), Value::Object(b)) => {
+            let (mut keys_a, mut keys_b): (Vec<_>, Vec<_>) = (a.keys().collect(), b.keys().collect());
+            keys_a.sort();
+            keys_b.sort();
+            assert_eq!(keys_a, keys_b, "{context}: keys");
+            for (key, value) in a {
+                assert_same_aggregations(&format!("{context}.{key}"), value, &b[key]);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{context}: bucket count");
+            for (index, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_same_aggregations(&format!("{context}[{index}]"), x, y);
+            }
+        }
+        (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => {
+            let (x, y) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0), "{context}: {x} vs {y}");
+        }
+        _ => assert_eq!(got, expected, "{context}"),
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Each phase lives in its own module; this one sequences them under one deadline.
 
+pub mod aggregations;
 pub mod free_text;
 pub mod merge;
 pub mod outcome;
@@ -65,7 +66,8 @@ impl RootSearcher {
         let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
 
         let stats = self.stats.get(&self.cluster, &request.query, deadline, &mut outcomes).await?;
-        let (lists, total_hits) = self.query_phase(&request, &stats, deadline, &mut outcomes).await?;
+        let (lists, total_hits, intermediate) = self.query_phase(&request, &stats, deadline, &mut outcomes).await?;
+        let aggregations = aggregations::finalize(&request.aggs_json, intermediate)?;
         let page = merge_top_k(&lists, request.offset as usize, request.limit as usize);
         let hits = self.fetch_phase(&request, &page, &stats.generations, deadline, &mut outcomes).await?;
 
@@ -80,6 +82,7 @@ impl RootSearcher {
             shards: account,
             partial: outcomes.is_partial(),
             failures: outcomes.failed_shards(),
+            aggregations,
         })
     }
 
@@ -90,12 +93,13 @@ impl RootSearcher {
         stats: &stats::CachedStats,
         deadline: Instant,
         outcomes: &mut ShardOutcomes,
-    ) -> Result<(Vec<Vec<ShardHit>>, u64), RootError> {
+    ) -> Result<(Vec<Vec<ShardHit>>, u64, Vec<Vec<u8>>), RootError> {
         // A count-only request (limit 0) needs no hits from any shard.
         let wanted = if request.limit == 0 { 0 } else { request.offset + request.limit };
         let leaf_request = LeafSearchRequest {
             query: request.query.clone(),
             filters_json: request.filters_json.clone(),
+            aggs_json: request.aggs_json.clone(),
             limit: wanted,
             offset: 0,
             stats: Some(stats.stats.clone()),
@@ -115,6 +119,7 @@ impl RootSearcher {
         });
         let answers = futures::future::join_all(calls).await;
         let mut lists = Vec::with_capacity(answers.len());
+        let mut intermediate = Vec::new();
         let mut total_hits = 0;
         for (shard, answer) in answers {
             match answer {
@@ -127,13 +132,16 @@ impl RootSearcher {
                         self.stats.invalidate(&request.query).await;
                     }
                     total_hits += response.total_hits;
+                    if !response.intermediate_aggs.is_empty() {
+                        intermediate.push(response.intermediate_aggs);
+                    }
                     lists.push(shard_list(shard, response.hits));
                 }
                 Err(ShardFailure::Rejected(status)) => rejected(shard, &status, outcomes)?,
                 Err(failure) => outcomes.fail(shard, failure),
             }
         }
-        Ok((lists, total_hits))
+        Ok((lists, total_hits, intermediate))
     }
 
     /// Fetches the stored fields of the final page from the shards that hold it. Hits of

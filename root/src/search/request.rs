@@ -31,6 +31,8 @@ pub struct SearchRequest {
     pub allow_partial: Option<bool>,
     /// Filters ANDed with the query (Elasticsearch syntax; they never score).
     pub filters: Option<Vec<serde_json::Value>>,
+    /// Aggregations in Elasticsearch syntax (tantivy's aggregation module).
+    pub aggs: Option<serde_json::Value>,
 }
 
 /// A validated request.
@@ -50,6 +52,8 @@ pub struct ValidRequest {
     pub allow_partial: bool,
     /// The filters as a JSON array ("" for none), checked for syntax.
     pub filters_json: String,
+    /// The aggregation request ("" for none), checked for syntax.
+    pub aggs_json: String,
 }
 
 impl SearchRequest {
@@ -85,8 +89,19 @@ impl SearchRequest {
             }
             _ => String::new(),
         };
+        let aggs_json = match self.aggs {
+            Some(aggs) if aggs.as_object().is_some_and(|map| !map.is_empty()) => {
+                let json = aggs.to_string();
+                fanout_leaf::shard::parse_aggregations(&json)
+                    .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
+                json
+            }
+            Some(serde_json::Value::Object(_)) | None => String::new(),
+            Some(other) => return invalid(format!("aggs must be a JSON object, got {other}")),
+        };
         Ok(ValidRequest {
             filters_json,
+            aggs_json,
             query: self.query,
             limit,
             offset,

@@ -35,6 +35,9 @@ pub struct SearchResponse {
     /// The missing shards and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<FailedShard>,
+    /// Merged aggregation results, when the request asked for aggregations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregations: Option<serde_json::Value>,
 }
 
 impl From<SearchResponse> for wire::SearchResponse {
@@ -65,6 +68,7 @@ impl From<SearchResponse> for wire::SearchResponse {
                 .into_iter()
                 .map(|failure| wire::ShardFailure { shard: failure.shard, reason: failure.reason })
                 .collect(),
+            aggregations_json: response.aggregations.map(|aggregations| aggregations.to_string()).unwrap_or_default(),
         }
     }
 }

@@ -1,0 +1,32 @@
+//! Aggregations across shards: every leaf returns tantivy's intermediate results; the root
+//! merges them (`merge_fruits`, which pairs results by name) and finalizes once, so the
+//! result is what one index over all the documents would give.
+
+use fanout_leaf::shard::parse_aggregations;
+use tantivy::aggregation::AggregationLimitsGuard;
+use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+
+use crate::error::RootError;
+
+/// Merges the shards' intermediate results and finalizes them; None when the request
+/// asked for no aggregations.
+pub fn finalize(aggs_json: &str, shards: Vec<Vec<u8>>) -> Result<Option<serde_json::Value>, RootError> {
+    let Some(request) = parse_aggregations(aggs_json).map_err(|err| RootError::InvalidArgument(err.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let mut merged: Option<IntermediateAggregationResults> = None;
+    for bytes in shards {
+        let intermediate: IntermediateAggregationResults = postcard::from_bytes(&bytes)
+            .map_err(|err| RootError::Internal(format!("invalid intermediate aggregation results: {err}")))?;
+        match &mut merged {
+            Some(merged) => merged.merge_fruits(intermediate).map_err(|err| RootError::Internal(err.to_string()))?,
+            None => merged = Some(intermediate),
+        }
+    }
+    let merged = merged.unwrap_or_default();
+    let results = merged
+        .into_final_result(request, AggregationLimitsGuard::default())
+        .map_err(|err| RootError::InvalidArgument(format!("aggregations: {err}")))?;
+    serde_json::to_value(results).map(Some).map_err(|err| RootError::Internal(err.to_string()))
+}
