@@ -11,6 +11,7 @@
 //! - [`statistics`]: global BM25 statistics received from the root.
 //! - [`faults`]: fault injection for tests and benchmarks (off by default).
 //! - [`filters`]: term, terms and range filters ANDed with the text query.
+//! - [`ranking`]: relevance or field order as one key, and search_after cursors.
 //! - [`pool`]: the bounded thread pool all tantivy work runs on.
 //! - [`cancel`]: cancel flags and the collector that honours them between segments.
 //! - [`telemetry`]: the process's Prometheus recorder.
@@ -21,6 +22,7 @@ pub mod error;
 pub mod faults;
 pub mod filters;
 pub mod pool;
+pub mod ranking;
 pub mod server;
 pub mod service;
 pub mod shard;

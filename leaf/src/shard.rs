@@ -22,6 +22,7 @@ use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDoc
 use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
 use crate::error::LeafError;
 use crate::filters::{parse_filters, with_filters};
+use crate::ranking::{Cursor, Ranking, key_source};
 use crate::statistics::{GlobalStatistics, local_statistics};
 
 /// The most hits one search may ask for (offset + limit).
@@ -123,8 +124,11 @@ impl Shard {
         let searcher = self.searcher();
         let statistics = request.stats.as_ref().map(|stats| GlobalStatistics::decode(stats, &searcher)).transpose()?;
         let statistics = statistics.as_ref();
-        let top = (request.limit > 0)
-            .then(|| TopDocs::with_limit(request.limit as usize).and_offset(request.offset as usize).order_by_score());
+        let source = key_source(&self.schema, &request.sort_field, request.ascending)?;
+        let after =
+            request.after.map(|c| Cursor { key: c.key, shard: c.shard, segment_ord: c.segment_ord, doc_id: c.doc_id });
+        let limit = request.offset as usize + request.limit as usize;
+        let top = (request.limit > 0).then_some(Ranking { source, after, shard: self.shard_id, limit });
         let aggregations = parse_aggregations(&request.aggs_json)?;
         if let Some(aggregations) = &aggregations {
             self.check_aggregated_fields(aggregations)?;
@@ -138,9 +142,12 @@ impl Shard {
         let hits = top
             .unwrap_or_default()
             .into_iter()
-            .map(|(score, address)| ScoredDoc {
-                score,
-                address: Some(WireAddress { segment_ord: address.segment_ord, doc_id: address.doc_id }),
+            .skip(request.offset as usize)
+            .map(|hit| ScoredDoc {
+                score: hit.score,
+                address: Some(WireAddress { segment_ord: hit.segment_ord, doc_id: hit.doc_id }),
+                key: hit.key,
+                sort_value: hit.sort_value,
             })
             .collect();
         let intermediate_aggs = aggregations

@@ -6,6 +6,7 @@ use fanout_proto::v1 as wire;
 use fanout_proto::v1::root_server::Root;
 use tonic::{Request, Response, Status};
 
+use crate::search::request::Sort;
 use crate::search::{RootSearcher, SearchRequest};
 
 /// Serves `fanout.v1.Root`.
@@ -31,6 +32,11 @@ impl Root for RootService {
             fields: Some(request.fields),
             timeout_ms: request.timeout_ms,
             allow_partial: request.allow_partial,
+            sort: (!request.sort_field.is_empty()).then(|| Sort {
+                field: request.sort_field.clone(),
+                order: Some(if request.ascending { "asc" } else { "desc" }.to_string()),
+            }),
+            search_after: (!request.search_after.is_empty()).then(|| request.search_after.clone()),
             aggs: if request.aggs_json.trim().is_empty() {
                 None
             } else {

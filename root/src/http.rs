@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::RootError;
+use crate::search::request::Sort;
 use crate::search::{RootSearcher, SearchRequest};
 
 /// How long a readiness probe waits for each replica.
@@ -48,6 +49,9 @@ struct SearchParams {
     fields: Option<String>,
     timeout_ms: Option<u32>,
     allow_partial: Option<bool>,
+    /// `field` or `field:asc` / `field:desc`.
+    sort: Option<String>,
+    search_after: Option<String>,
 }
 
 async fn search_get(
@@ -66,6 +70,11 @@ async fn search_get(
         allow_partial: params.allow_partial,
         filters: None,
         aggs: None,
+        sort: params.sort.map(|sort| match sort.split_once(':') {
+            Some((field, order)) => Sort { field: field.to_string(), order: Some(order.to_string()) },
+            None => Sort { field: sort, order: None },
+        }),
+        search_after: params.search_after,
     };
     Ok(Json(searcher.search(request).await?).into_response())
 }

@@ -1,5 +1,7 @@
-//! Merging the shards' top hits: a k-way merge by (score descending, shard ascending,
-//! doc address ascending), which is deterministic whatever order the shards answer in.
+//! Merging the shards' top hits: a k-way merge by (ranking key descending, shard
+//! ascending, doc address ascending), deterministic whatever order the shards answer in.
+//! The key is the leaf's: relevance or a field's value, already directed so that bigger
+//! is better.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -9,8 +11,12 @@ use fanout_proto::v1::ScoredDoc;
 /// One hit of one shard, before its stored fields are fetched.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ShardHit {
+    /// The ranking key from the leaf: bigger is better, whatever the order asked for.
+    pub key: u64,
     /// BM25 score under global statistics.
     pub score: f32,
+    /// The sort field's value, when sorting by a field.
+    pub sort_value: Option<f64>,
     /// The shard that holds the document.
     pub shard: u32,
     /// The document's segment within the shard.
@@ -23,8 +29,8 @@ impl ShardHit {
     /// The merge order: better first.
     pub fn rank(&self, other: &ShardHit) -> Ordering {
         other
-            .score
-            .total_cmp(&self.score)
+            .key
+            .cmp(&self.key)
             .then(self.shard.cmp(&other.shard))
             .then(self.segment_ord.cmp(&other.segment_ord))
             .then(self.doc_id.cmp(&other.doc_id))
@@ -38,7 +44,14 @@ pub fn shard_list(shard: u32, hits: Vec<ScoredDoc>) -> Vec<ShardHit> {
         .into_iter()
         .map(|hit| {
             let address = hit.address.unwrap_or_default();
-            ShardHit { score: hit.score, shard, segment_ord: address.segment_ord, doc_id: address.doc_id }
+            ShardHit {
+                key: hit.key,
+                score: hit.score,
+                sort_value: hit.sort_value,
+                shard,
+                segment_ord: address.segment_ord,
+                doc_id: address.doc_id,
+            }
         })
         .collect();
     list.sort_by(ShardHit::rank);
@@ -110,7 +123,9 @@ mod tests {
                     let mut list: Vec<ShardHit> = hits
                         .into_iter()
                         .map(|(score, segment_ord, doc_id)| ShardHit {
+                            key: u64::from(score),
                             score: f32::from(score) * 0.5,
+                            sort_value: None,
                             shard: shard as u32,
                             segment_ord,
                             doc_id,
@@ -136,7 +151,14 @@ mod tests {
 
     #[test]
     fn breaks_score_ties_by_shard_then_address() {
-        let hit = |score, shard, doc_id| ShardHit { score, shard, segment_ord: 0, doc_id };
+        let hit = |score: f32, shard, doc_id| ShardHit {
+            key: fanout_leaf::ranking::score_key(score),
+            score,
+            sort_value: None,
+            shard,
+            segment_ord: 0,
+            doc_id,
+        };
         let lists = vec![vec![hit(2.0, 0, 5), hit(1.0, 0, 1)], vec![hit(2.0, 1, 0), hit(1.0, 1, 0)]];
         let merged = merge_top_k(&lists, 0, 10);
         assert_eq!(merged, vec![hit(2.0, 0, 5), hit(2.0, 1, 0), hit(1.0, 0, 1), hit(1.0, 1, 0)]);

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_proto::v1::{DocAddress, FetchRequest, FetchedDoc, GetRequest, LeafSearchRequest};
+use fanout_proto::v1::{Cursor, DocAddress, FetchRequest, FetchedDoc, GetRequest, LeafSearchRequest};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tonic::{Code, Status};
@@ -69,6 +69,14 @@ impl RootSearcher {
         let (lists, total_hits, intermediate) = self.query_phase(&request, &stats, deadline, &mut outcomes).await?;
         let aggregations = aggregations::finalize(&request.aggs_json, intermediate)?;
         let page = merge_top_k(&lists, request.offset as usize, request.limit as usize);
+        let next_cursor = page.last().map(|hit| {
+            request::encode_cursor(&Cursor {
+                key: hit.key,
+                shard: hit.shard,
+                segment_ord: hit.segment_ord,
+                doc_id: hit.doc_id,
+            })
+        });
         let hits = self.fetch_phase(&request, &page, &stats.generations, deadline, &mut outcomes).await?;
 
         let account = outcomes.account();
@@ -83,6 +91,7 @@ impl RootSearcher {
             partial: outcomes.is_partial(),
             failures: outcomes.failed_shards(),
             aggregations,
+            next_cursor,
         })
     }
 
@@ -100,6 +109,9 @@ impl RootSearcher {
             query: request.query.clone(),
             filters_json: request.filters_json.clone(),
             aggs_json: request.aggs_json.clone(),
+            sort_field: request.sort_field.clone(),
+            ascending: request.ascending,
+            after: request.after,
             limit: wanted,
             offset: 0,
             stats: Some(stats.stats.clone()),
@@ -207,7 +219,7 @@ impl RootSearcher {
             };
             let fields = RawValue::from_string(doc.fields_json)
                 .map_err(|err| RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard)))?;
-            hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, fields });
+            hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, sort: hit.sort_value, fields });
         }
         Ok(hits)
     }

@@ -1,6 +1,7 @@
 //! A search request as users send it (HTTP JSON, HTTP query string or gRPC) and its
 //! validation into the bounded form the root executes.
 
+use fanout_proto::v1::Cursor;
 use serde::Deserialize;
 
 use crate::config::MAX_TIMEOUT_MS;
@@ -33,6 +34,20 @@ pub struct SearchRequest {
     pub filters: Option<Vec<serde_json::Value>>,
     /// Aggregations in Elasticsearch syntax (tantivy's aggregation module).
     pub aggs: Option<serde_json::Value>,
+    /// The order of hits (default: relevance).
+    pub sort: Option<Sort>,
+    /// The `next_cursor` of the previous page.
+    pub search_after: Option<String>,
+}
+
+/// A sort order: a numeric or date field, or `_score` (relevance).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sort {
+    /// The field, or `_score`.
+    pub field: String,
+    /// `asc` or `desc` (default `desc`).
+    pub order: Option<String>,
 }
 
 /// A validated request.
@@ -54,6 +69,28 @@ pub struct ValidRequest {
     pub filters_json: String,
     /// The aggregation request ("" for none), checked for syntax.
     pub aggs_json: String,
+    /// The sort field ("" for relevance).
+    pub sort_field: String,
+    /// Ascending rather than descending.
+    pub ascending: bool,
+    /// Continue after this position.
+    pub after: Option<Cursor>,
+}
+
+/// Encodes a cursor for users: opaque, but stable.
+pub fn encode_cursor(cursor: &Cursor) -> String {
+    format!("{:016x}-{:x}-{:x}-{:x}", cursor.key, cursor.shard, cursor.segment_ord, cursor.doc_id)
+}
+
+/// Decodes a cursor made by [`encode_cursor`].
+pub fn decode_cursor(text: &str) -> Result<Cursor, RootError> {
+    let invalid =
+        || RootError::InvalidArgument(format!("invalid search_after cursor {text:?}: pass a next_cursor unchanged"));
+    let parts: Vec<&str> = text.split('-').collect();
+    let [key, shard, segment_ord, doc_id] = parts.as_slice() else { return Err(invalid()) };
+    let number = |part: &str| u64::from_str_radix(part, 16).map_err(|_| invalid());
+    let small = |part: &str| u32::try_from(number(part)?).map_err(|_| invalid());
+    Ok(Cursor { key: number(key)?, shard: small(shard)?, segment_ord: small(segment_ord)?, doc_id: small(doc_id)? })
 }
 
 impl SearchRequest {
@@ -99,9 +136,27 @@ impl SearchRequest {
             Some(serde_json::Value::Object(_)) | None => String::new(),
             Some(other) => return invalid(format!("aggs must be a JSON object, got {other}")),
         };
+        let (sort_field, ascending) = match self.sort {
+            None => (String::new(), false),
+            Some(sort) => {
+                let ascending = match sort.order.as_deref() {
+                    None | Some("desc") => false,
+                    Some("asc") => true,
+                    Some(other) => return invalid(format!("sort order must be \"asc\" or \"desc\", got {other:?}")),
+                };
+                if sort.field.is_empty() {
+                    return invalid("sort field must not be empty (use \"_score\" for relevance)".into());
+                }
+                (sort.field, ascending)
+            }
+        };
+        let after = self.search_after.as_deref().map(decode_cursor).transpose()?;
         Ok(ValidRequest {
             filters_json,
             aggs_json,
+            sort_field,
+            ascending,
+            after,
             query: self.query,
             limit,
             offset,
@@ -118,6 +173,15 @@ mod tests {
 
     fn request(query: &str) -> SearchRequest {
         SearchRequest { query: query.into(), ..SearchRequest::default() }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let cursor = Cursor { key: u64::MAX - 7, shard: 3, segment_ord: 12, doc_id: 99_999 };
+        assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
+        for bad in ["", "1-2-3", "zz-1-1-1", "1-1-1-1-1", "1-100000000-1-1"] {
+            assert!(decode_cursor(bad).unwrap_err().to_string().contains("invalid search_after cursor"), "{bad}");
+        }
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct Hit {
     pub score: f32,
     /// The shard that holds it.
     pub shard: u32,
+    /// The sort field's value, when sorting by a field (dates in unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<f64>,
     /// Its requested stored fields.
     pub fields: Box<RawValue>,
 }
@@ -38,6 +41,9 @@ pub struct SearchResponse {
     /// Merged aggregation results, when the request asked for aggregations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aggregations: Option<serde_json::Value>,
+    /// Pass as `search_after` for the page after this one (absent for an empty page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 impl From<SearchResponse> for wire::SearchResponse {
@@ -51,6 +57,7 @@ impl From<SearchResponse> for wire::SearchResponse {
                     score: hit.score,
                     shard: hit.shard,
                     fields_json: hit.fields.get().to_string(),
+                    sort_value: hit.sort,
                 })
                 .collect(),
             total_hits: response.total_hits,
@@ -69,6 +76,7 @@ impl From<SearchResponse> for wire::SearchResponse {
                 .map(|failure| wire::ShardFailure { shard: failure.shard, reason: failure.reason })
                 .collect(),
             aggregations_json: response.aggregations.map(|aggregations| aggregations.to_string()).unwrap_or_default(),
+            next_cursor: response.next_cursor.unwrap_or_default(),
         }
     }
 }
