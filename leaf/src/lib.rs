@@ -8,6 +8,7 @@
 //! - [`server`]: [`Leaf::open`] and [`Leaf::serve`]: gRPC, health, reflection and `/metrics`.
 //! - [`service`]: the tonic adapter from requests to the shard.
 //! - [`shard`]: the opened shard: parse, search, statistics, fetch, info.
+//! - [`snippets`]: highlighted fragments weighted with global statistics.
 //! - [`statistics`]: global BM25 statistics received from the root.
 //! - [`faults`]: fault injection for tests and benchmarks (off by default).
 //! - [`filters`]: term, terms and range filters ANDed with the text query.
@@ -26,6 +27,7 @@ pub mod ranking;
 pub mod server;
 pub mod service;
 pub mod shard;
+pub mod snippets;
 pub mod statistics;
 pub mod telemetry;
 

@@ -23,6 +23,7 @@ use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
 use crate::error::LeafError;
 use crate::filters::{parse_filters, with_filters};
 use crate::ranking::{Cursor, Ranking, key_source};
+use crate::snippets::Highlighter;
 use crate::statistics::{GlobalStatistics, local_statistics};
 
 /// The most hits one search may ask for (offset + limit).
@@ -38,6 +39,7 @@ pub struct Shard {
     parser: QueryParser,
     text_fields: Vec<Field>,
     tokenizers: TokenizerManager,
+    index: Index,
 }
 
 impl Shard {
@@ -76,7 +78,7 @@ impl Shard {
         let text_fields =
             schema.fields.iter().filter(|(spec, _)| spec.kind == FieldKind::Text).map(|(_, field)| *field).collect();
         let tokenizers = index.tokenizers().clone();
-        Ok(Shard { shard_id, dir, manifest, schema, reader, parser, text_fields, tokenizers })
+        Ok(Shard { shard_id, dir, manifest, schema, reader, parser, text_fields, tokenizers, index })
     }
 
     /// This shard's number.
@@ -193,13 +195,25 @@ impl Shard {
         }
         let fields = self.fields_to_return(&request.fields)?;
         let searcher = self.searcher();
+        let highlighter = match &request.highlight {
+            Some(highlight) if !highlight.fields.is_empty() => {
+                let query = self.parse_query(&highlight.query)?;
+                Some(Highlighter::new(highlight, query.as_ref(), &self.schema, &self.index, &searcher)?)
+            }
+            _ => None,
+        };
         let mut docs = Vec::with_capacity(request.addresses.len());
         for address in &request.addresses {
             if cancel.is_cancelled() {
                 return Err(LeafError::Cancelled);
             }
             let address = self.check_address(&searcher, address)?;
-            docs.push(self.fetched_doc(&searcher.doc(address)?, &fields));
+            let document: TantivyDocument = searcher.doc(address)?;
+            let mut fetched = self.fetched_doc(&document, &fields);
+            if let Some(highlighter) = &highlighter {
+                fetched.highlights = highlighter.highlight(&document);
+            }
+            docs.push(fetched);
         }
         Ok(FetchResponse { docs })
     }
@@ -233,7 +247,7 @@ impl Shard {
                 }
             }
         }
-        FetchedDoc { id, fields_json: Json::Object(object).to_string() }
+        FetchedDoc { id, fields_json: Json::Object(object).to_string(), highlights: Default::default() }
     }
 
     fn fields_to_return(&self, names: &[String]) -> Result<Vec<(String, Field, FieldKind)>, LeafError> {

@@ -44,6 +44,7 @@ fn searches_fetches_and_counts() {
                 addresses: response.hits.iter().map(|h| h.address.unwrap()).collect(),
                 fields: vec!["n".into()],
                 generation: 1,
+                ..Default::default()
             },
             &CancelFlag::default(),
         )
@@ -64,7 +65,8 @@ fn a_raised_cancel_flag_stops_the_search() {
     flag.cancel();
     let request = LeafSearchRequest { query: "apple".into(), limit: 10, offset: 0, stats: None, ..Default::default() };
     assert!(matches!(shard.search(&request, &flag), Err(LeafError::Cancelled)));
-    let fetch = FetchRequest { addresses: vec![Default::default()], fields: vec![], generation: 0 };
+    let fetch =
+        FetchRequest { addresses: vec![Default::default()], fields: vec![], generation: 0, ..Default::default() };
     assert!(matches!(shard.fetch(&fetch, &flag), Err(LeafError::Cancelled)));
 }
 
@@ -83,14 +85,14 @@ fn bad_requests_name_the_problem() {
         shard.search(&too_deep, &flag).unwrap_err().to_string(),
         "offset + limit must be at most 10000, got 10005"
     );
-    let unknown = FetchRequest { addresses: vec![], fields: vec!["colour".into()], generation: 0 };
+    let unknown =
+        FetchRequest { addresses: vec![], fields: vec!["colour".into()], generation: 0, ..Default::default() };
     assert_eq!(shard.fetch(&unknown, &flag).unwrap_err().to_string(), "unknown field `colour`");
-    let stale = FetchRequest { addresses: vec![], fields: vec![], generation: 7 };
+    let stale = FetchRequest { addresses: vec![], fields: vec![], generation: 7, ..Default::default() };
     assert!(shard.fetch(&stale, &flag).unwrap_err().to_string().contains("generation 7"));
     let missing = FetchRequest {
         addresses: vec![fanout_proto::v1::DocAddress { segment_ord: 9, doc_id: 0 }],
-        fields: vec![],
-        generation: 0,
+        ..Default::default()
     };
     assert!(matches!(shard.fetch(&missing, &flag), Err(LeafError::NotFound(_))));
     assert!(Shard::open(&index, 1).err().unwrap().to_string().contains("shard 1 does not exist"));

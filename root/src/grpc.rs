@@ -6,7 +6,7 @@ use fanout_proto::v1 as wire;
 use fanout_proto::v1::root_server::Root;
 use tonic::{Request, Response, Status};
 
-use crate::search::request::Sort;
+use crate::search::request::{HighlightSpec, Sort};
 use crate::search::{RootSearcher, SearchRequest};
 
 /// Serves `fanout.v1.Root`.
@@ -37,6 +37,12 @@ impl Root for RootService {
                 order: Some(if request.ascending { "asc" } else { "desc" }.to_string()),
             }),
             search_after: (!request.search_after.is_empty()).then(|| request.search_after.clone()),
+            highlight: (!request.highlight_fields.is_empty()).then(|| HighlightSpec {
+                fields: request.highlight_fields.clone(),
+                pre_tag: request.highlight_pre_tag.clone(),
+                post_tag: request.highlight_post_tag.clone(),
+                max_chars: 0,
+            }),
             aggs: if request.aggs_json.trim().is_empty() {
                 None
             } else {

@@ -75,6 +75,7 @@ async fn search_get(
             None => Sort { field: sort, order: None },
         }),
         search_after: params.search_after,
+        highlight: None,
     };
     Ok(Json(searcher.search(request).await?).into_response())
 }

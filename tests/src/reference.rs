@@ -11,9 +11,10 @@ use fanout_indexer::source::Dataset;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{Query, QueryParser};
-use tantivy::schema::{Field, Value as _};
-use tantivy::{Index, IndexReader, TantivyDocument};
+use tantivy::query::{Query, QueryParser, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Value as _};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{Index, IndexReader, TantivyDocument, Term};
 
 /// A single in-memory tantivy index over a whole dataset.
 pub struct Reference {
@@ -48,6 +49,22 @@ impl Reference {
         let collector = AggregationCollector::from_aggs(request, context);
         let results = self.reader.searcher().search(self.parse(query).as_ref(), &collector).expect("aggregating");
         serde_json::to_value(results).expect("results serialize")
+    }
+
+    /// The single index's own snippet of `field` for the document `id` under `query`
+    /// (tantivy's SnippetGenerator with its own statistics), with the given tags.
+    pub fn snippet(&self, query: &str, field: &str, id: &str, tags: (&str, &str), max_chars: usize) -> String {
+        let searcher = self.reader.searcher();
+        let parsed = self.parse(query);
+        let mut generator =
+            SnippetGenerator::create(&searcher, parsed.as_ref(), self.field(field)).expect("a generator");
+        generator.set_max_num_chars(max_chars);
+        let by_id = TermQuery::new(Term::from_field_text(self.schema.id_field, id), IndexRecordOption::Basic);
+        let found = searcher.search(&by_id, &TopDocs::with_limit(1).order_by_score()).expect("a lookup");
+        let document: TantivyDocument = searcher.doc(found[0].1).expect("a stored document");
+        let mut snippet = generator.snippet_from_doc(&document);
+        snippet.set_snippet_prefix_postfix(tags.0, tags.1);
+        snippet.to_html()
     }
 
     /// Whether the reference's parser accepts the query.

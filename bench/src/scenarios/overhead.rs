@@ -180,9 +180,7 @@ impl InProcessScatter {
                 .push(DocAddress { segment_ord: hit.segment_ord, doc_id: hit.doc_id });
         }
         by_shard.into_par_iter().try_for_each(|(shard, addresses)| {
-            self.shards[shard as usize]
-                .fetch(&FetchRequest { addresses, fields: Vec::new(), generation: 0 }, &flag)
-                .map(|_| ())
+            self.shards[shard as usize].fetch(&FetchRequest { addresses, ..FetchRequest::default() }, &flag).map(|_| ())
         })?;
         Ok(())
     }

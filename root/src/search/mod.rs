@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_proto::v1::{Cursor, DocAddress, FetchRequest, FetchedDoc, GetRequest, LeafSearchRequest};
+use fanout_proto::v1::{Cursor, DocAddress, FetchRequest, FetchedDoc, GetRequest, Highlight, LeafSearchRequest};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tonic::{Code, Status};
@@ -77,7 +77,7 @@ impl RootSearcher {
                 doc_id: hit.doc_id,
             })
         });
-        let hits = self.fetch_phase(&request, &page, &stats.generations, deadline, &mut outcomes).await?;
+        let hits = self.fetch_phase(&request, &page, &stats, deadline, &mut outcomes).await?;
 
         let account = outcomes.account();
         if account.successful == 0 || (outcomes.is_partial() && !request.allow_partial) {
@@ -162,7 +162,7 @@ impl RootSearcher {
         &self,
         request: &ValidRequest,
         page: &[ShardHit],
-        generations: &[u64],
+        stats: &stats::CachedStats,
         deadline: Instant,
         outcomes: &mut ShardOutcomes,
     ) -> Result<Vec<Hit>, RootError> {
@@ -178,7 +178,15 @@ impl RootSearcher {
             let fetch = FetchRequest {
                 addresses: addresses.clone(),
                 fields: request.fields.clone(),
-                generation: generations[*shard as usize],
+                generation: stats.generations[*shard as usize],
+                highlight: request.highlight.as_ref().map(|highlight| Highlight {
+                    query: request.query.clone(),
+                    stats: Some(stats.stats.clone()),
+                    fields: highlight.fields.clone(),
+                    pre_tag: highlight.pre_tag.clone(),
+                    post_tag: highlight.post_tag.clone(),
+                    max_chars: highlight.max_chars,
+                }),
             };
             async move {
                 let answer = set
@@ -219,7 +227,8 @@ impl RootSearcher {
             };
             let fields = RawValue::from_string(doc.fields_json)
                 .map_err(|err| RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard)))?;
-            hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, sort: hit.sort_value, fields });
+            let highlights = doc.highlights.into_iter().collect();
+            hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, sort: hit.sort_value, fields, highlights });
         }
         Ok(hits)
     }

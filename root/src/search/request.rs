@@ -38,6 +38,25 @@ pub struct SearchRequest {
     pub sort: Option<Sort>,
     /// The `next_cursor` of the previous page.
     pub search_after: Option<String>,
+    /// Snippets of text fields for each hit.
+    pub highlight: Option<HighlightSpec>,
+}
+
+/// Which text fields to highlight and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HighlightSpec {
+    /// Text fields (stored) to take fragments of.
+    pub fields: Vec<String>,
+    /// Inserted before each match (default `<b>`).
+    #[serde(default)]
+    pub pre_tag: String,
+    /// Inserted after each match (default `</b>`).
+    #[serde(default)]
+    pub post_tag: String,
+    /// Fragment length in characters (default 150).
+    #[serde(default)]
+    pub max_chars: u32,
 }
 
 /// A sort order: a numeric or date field, or `_score` (relevance).
@@ -75,6 +94,8 @@ pub struct ValidRequest {
     pub ascending: bool,
     /// Continue after this position.
     pub after: Option<Cursor>,
+    /// Snippets to compute in the fetch phase.
+    pub highlight: Option<HighlightSpec>,
 }
 
 /// Encodes a cursor for users: opaque, but stable.
@@ -151,12 +172,19 @@ impl SearchRequest {
             }
         };
         let after = self.search_after.as_deref().map(decode_cursor).transpose()?;
+        let highlight = self.highlight.filter(|highlight| !highlight.fields.is_empty());
+        if let Some(highlight) = &highlight
+            && highlight.max_chars > 10_000
+        {
+            return invalid(format!("highlight.max_chars must be at most 10000, got {}", highlight.max_chars));
+        }
         Ok(ValidRequest {
             filters_json,
             aggs_json,
             sort_field,
             ascending,
             after,
+            highlight,
             query: self.query,
             limit,
             offset,

@@ -20,6 +20,9 @@ pub struct Hit {
     pub sort: Option<f64>,
     /// Its requested stored fields.
     pub fields: Box<RawValue>,
+    /// Highlighted fragments of the requested text fields (HTML).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub highlights: std::collections::BTreeMap<String, String>,
 }
 
 /// A search's answer.
@@ -58,6 +61,7 @@ impl From<SearchResponse> for wire::SearchResponse {
                     shard: hit.shard,
                     fields_json: hit.fields.get().to_string(),
                     sort_value: hit.sort,
+                    highlights: hit.highlights.into_iter().collect(),
                 })
                 .collect(),
             total_hits: response.total_hits,
