@@ -43,6 +43,7 @@ impl Root for RootService {
                 post_tag: request.highlight_post_tag.clone(),
                 max_chars: 0,
             }),
+            profile: Some(request.profile),
             aggs: if request.aggs_json.trim().is_empty() {
                 None
             } else {

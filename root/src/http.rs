@@ -52,6 +52,7 @@ struct SearchParams {
     /// `field` or `field:asc` / `field:desc`.
     sort: Option<String>,
     search_after: Option<String>,
+    profile: Option<bool>,
 }
 
 async fn search_get(
@@ -76,6 +77,7 @@ async fn search_get(
         }),
         search_after: params.search_after,
         highlight: None,
+        profile: params.profile,
     };
     Ok(Json(searcher.search(request).await?).into_response())
 }

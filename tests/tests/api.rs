@@ -91,3 +91,27 @@ async fn health_and_readiness() {
     assert_eq!(readiness["shards"].as_array().unwrap().len(), 2);
     sandbox.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_breaks_took_into_phases_and_names_the_slowest_shard() {
+    let sandbox = cranfield(3).await;
+    let body = json!({"query": "transonic flutter", "profile": true});
+    let (status, first) = sandbox.search(&body).await;
+    assert_eq!(status, 200, "{first}");
+    let profile = &first["profile"];
+    for phase in ["statistics_ms", "query_ms", "merge_ms", "fetch_ms"] {
+        assert!(profile[phase].as_f64().unwrap() >= 0.0, "{phase}: {profile}");
+    }
+    assert_eq!(profile["statistics_cached"], false);
+    assert_eq!(profile["shards"].as_array().unwrap().len(), 3);
+    let slowest = profile["slowest_shard"]["shard"].as_u64().unwrap();
+    let times: Vec<f64> =
+        profile["shards"].as_array().unwrap().iter().map(|s| s["query_ms"].as_f64().unwrap()).collect();
+    assert_eq!(profile["slowest_shard"]["query_ms"].as_f64().unwrap(), times.iter().copied().fold(0.0, f64::max));
+    assert!(slowest < 3);
+    let (_, again) = sandbox.search(&body).await;
+    assert_eq!(again["profile"]["statistics_cached"], true, "the second time the statistics are cached");
+    let (_, plain) = sandbox.search(&json!({"query": "transonic flutter"})).await;
+    assert!(plain.get("profile").is_none(), "no profile unless asked");
+    sandbox.stop().await;
+}

@@ -7,6 +7,7 @@ pub mod aggregations;
 pub mod free_text;
 pub mod merge;
 pub mod outcome;
+pub mod profile;
 pub mod request;
 pub mod response;
 pub mod stats;
@@ -65,10 +66,15 @@ impl RootSearcher {
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
         let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
 
-        let stats = self.stats.get(&self.cluster, &request.query, deadline, &mut outcomes).await?;
-        let (lists, total_hits, intermediate) = self.query_phase(&request, &stats, deadline, &mut outcomes).await?;
+        let mut clock = profile::PhaseClock::start();
+        let (stats, statistics_cached) = self.stats.get(&self.cluster, &request.query, deadline, &mut outcomes).await?;
+        let statistics_ms = clock.lap();
+        let (lists, total_hits, intermediate, shard_times) =
+            self.query_phase(&request, &stats, deadline, &mut outcomes).await?;
+        let query_ms = clock.lap();
         let aggregations = aggregations::finalize(&request.aggs_json, intermediate)?;
         let page = merge_top_k(&lists, request.offset as usize, request.limit as usize);
+        let merge_ms = clock.lap();
         let next_cursor = page.last().map(|hit| {
             request::encode_cursor(&Cursor {
                 key: hit.key,
@@ -78,6 +84,10 @@ impl RootSearcher {
             })
         });
         let hits = self.fetch_phase(&request, &page, &stats, deadline, &mut outcomes).await?;
+        let fetch_ms = clock.lap();
+        let profile = request.profile.then(|| {
+            profile::Profile::new(statistics_ms, statistics_cached, query_ms, merge_ms, fetch_ms, shard_times)
+        });
 
         let account = outcomes.account();
         if account.successful == 0 || (outcomes.is_partial() && !request.allow_partial) {
@@ -92,6 +102,7 @@ impl RootSearcher {
             failures: outcomes.failed_shards(),
             aggregations,
             next_cursor,
+            profile,
         })
     }
 
@@ -102,7 +113,7 @@ impl RootSearcher {
         stats: &stats::CachedStats,
         deadline: Instant,
         outcomes: &mut ShardOutcomes,
-    ) -> Result<(Vec<Vec<ShardHit>>, u64, Vec<Vec<u8>>), RootError> {
+    ) -> Result<(Vec<Vec<ShardHit>>, u64, Vec<Vec<u8>>, Vec<(u32, f64)>), RootError> {
         // A count-only request (limit 0) needs no hits from any shard.
         let wanted = if request.limit == 0 { 0 } else { request.offset + request.limit };
         let leaf_request = LeafSearchRequest {
@@ -119,6 +130,7 @@ impl RootSearcher {
         let calls = self.cluster.shards.iter().filter(|set| outcomes.is_live(set.shard())).map(|set| {
             let leaf_request = &leaf_request;
             async move {
+                let started = Instant::now();
                 let answer = set
                     .call(CallKind::Search, deadline, |attempt| {
                         let request = with_deadline(leaf_request.clone(), attempt.left);
@@ -126,16 +138,18 @@ impl RootSearcher {
                         async move { client.search(request).await }
                     })
                     .await;
-                (set.shard(), answer)
+                (set.shard(), answer, started.elapsed().as_secs_f64() * 1000.0)
             }
         });
         let answers = futures::future::join_all(calls).await;
+        let mut shard_times = Vec::with_capacity(answers.len());
         let mut lists = Vec::with_capacity(answers.len());
         let mut intermediate = Vec::new();
         let mut total_hits = 0;
-        for (shard, answer) in answers {
+        for (shard, answer, elapsed_ms) in answers {
             match answer {
                 Ok(answer) => {
+                    shard_times.push((shard, elapsed_ms));
                     outcomes.note_hedge(shard, answer.hedged);
                     let response = answer.value;
                     let expected = stats.generations[shard as usize];
@@ -153,7 +167,7 @@ impl RootSearcher {
                 Err(failure) => outcomes.fail(shard, failure),
             }
         }
-        Ok((lists, total_hits, intermediate))
+        Ok((lists, total_hits, intermediate, shard_times))
     }
 
     /// Fetches the stored fields of the final page from the shards that hold it. Hits of

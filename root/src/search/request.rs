@@ -40,6 +40,8 @@ pub struct SearchRequest {
     pub search_after: Option<String>,
     /// Snippets of text fields for each hit.
     pub highlight: Option<HighlightSpec>,
+    /// Report where the time went.
+    pub profile: Option<bool>,
 }
 
 /// Which text fields to highlight and how.
@@ -96,6 +98,8 @@ pub struct ValidRequest {
     pub after: Option<Cursor>,
     /// Snippets to compute in the fetch phase.
     pub highlight: Option<HighlightSpec>,
+    /// Report where the time went.
+    pub profile: bool,
 }
 
 /// Encodes a cursor for users: opaque, but stable.
@@ -185,6 +189,7 @@ impl SearchRequest {
             ascending,
             after,
             highlight,
+            profile: self.profile.unwrap_or(false),
             query: self.query,
             limit,
             offset,

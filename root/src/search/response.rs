@@ -47,6 +47,9 @@ pub struct SearchResponse {
     /// Pass as `search_after` for the page after this one (absent for an empty page).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// Where the time went, with `profile: true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::search::profile::Profile>,
 }
 
 impl From<SearchResponse> for wire::SearchResponse {
@@ -81,6 +84,10 @@ impl From<SearchResponse> for wire::SearchResponse {
                 .collect(),
             aggregations_json: response.aggregations.map(|aggregations| aggregations.to_string()).unwrap_or_default(),
             next_cursor: response.next_cursor.unwrap_or_default(),
+            profile_json: response
+                .profile
+                .map(|profile| serde_json::to_string(&profile).unwrap_or_default())
+                .unwrap_or_default(),
         }
     }
 }

@@ -40,17 +40,18 @@ impl StatsCache {
         self.cache.invalidate(query).await;
     }
 
-    /// The statistics of `query`, from the cache or gathered from every live shard.
-    /// Shards that fail are marked in `outcomes`; a query the leaves reject is an error.
+    /// The statistics of `query`, from the cache or gathered from every live shard, and
+    /// whether they came from the cache. Shards that fail are marked in `outcomes`; a
+    /// query the leaves reject is an error.
     pub async fn get(
         &self,
         cluster: &Cluster,
         query: &str,
         deadline: Instant,
         outcomes: &mut ShardOutcomes,
-    ) -> Result<Arc<CachedStats>, RootError> {
+    ) -> Result<(Arc<CachedStats>, bool), RootError> {
         if let Some(cached) = self.cache.get(query).await {
-            return Ok(cached);
+            return Ok((cached, true));
         }
         let calls = cluster.shards.iter().map(|set| {
             set.call(CallKind::Stats, deadline, |attempt| {
@@ -79,7 +80,7 @@ impl StatsCache {
         if complete {
             self.cache.insert(query.to_string(), stats.clone()).await;
         }
-        Ok(stats)
+        Ok((stats, false))
     }
 }
 
