@@ -12,6 +12,7 @@ use fanout_indexer::{BuildOptions, IndexSchema, build_index};
 use tantivy::Index;
 
 use super::corpus::Corpus;
+use crate::report::RunReport;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,6 +30,9 @@ pub struct Args {
     /// Rounds of (baseline, fanout).
     #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// Directory for the JSON report.
+    #[arg(long, default_value = "bench/results")]
+    out: std::path::PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -60,6 +64,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("| one plain tantivy IndexWriter | {threads} | {plain:.0} |");
     println!("| fanout index, {} shards | {threads} | {fanout:.0} |", args.shards);
     println!("\nratio fanout / plain: {:.2}", fanout / plain);
+    let mut report = RunReport::new(
+        "index-rate",
+        serde_json::json!({"data": args.input.data, "schema": args.input.schema, "shards": args.shards,
+                           "threads": threads, "memory_mb": args.memory_mb, "rounds": args.rounds}),
+    );
+    report.summary = serde_json::json!({
+        "plain_docs_per_second": plain_rates, "fanout_docs_per_second": fanout_rates,
+        "best_plain": plain, "best_fanout": fanout, "ratio": fanout / plain,
+    });
+    let path = report.write(&args.out)?;
+    eprintln!("report: {}", path.display());
     Ok(())
 }
 

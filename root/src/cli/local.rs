@@ -81,8 +81,10 @@ fn print_banner(cluster: &LocalCluster, shards: u32, replicas: u32, is_demo: boo
     for query in &queries {
         println!("  curl -s 'http://{http}/api/v1/search?q={}&limit=3'", query.replace(' ', "+").replace('"', "%22"));
     }
+    // The demo corpus has a title; a user's data may not.
+    let fields = if is_demo { ", \"fields\": [\"title\"]" } else { "" };
     println!(
-        "  curl -s -X POST http://{http}/api/v1/search -H 'content-type: application/json' \\\n       -d '{{\"query\": \"{}\", \"limit\": 5, \"fields\": [\"title\"]}}'",
+        "  curl -s -X POST http://{http}/api/v1/search -H 'content-type: application/json' \\\n       -d '{{\"query\": \"{}\", \"limit\": 5{fields}}}'",
         queries[0].replace('"', "\\\"")
     );
     println!(
