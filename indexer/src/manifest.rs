@@ -113,11 +113,6 @@ impl Manifest {
             .and_then(|()| file.sync_all())
             .map_err(io_error(format!("writing {}", path.display())))
     }
-
-    /// Total documents over every shard.
-    pub fn total_docs(&self) -> u64 {
-        self.shard_doc_counts.iter().sum()
-    }
 }
 
 /// The directory of shard `shard` inside the index directory `dir`.

@@ -153,11 +153,6 @@ impl ReplicaSet {
         &self.health
     }
 
-    /// Whether some replica may take regular traffic (healthy, or on probation).
-    pub fn is_usable(&self) -> bool {
-        self.replicas.iter().any(|replica| replica.state() != ReplicaState::Ejected)
-    }
-
     /// Power of two choices among the eligible replicas not yet tried: two at random,
     /// the cheaper one wins (Mitzenmacher 2001; cost as in Finagle's Peak-EWMA).
     fn choose(&self, tried: &[usize], eligible: Eligible) -> Option<usize> {
