@@ -66,6 +66,12 @@ impl FaultInjector {
     }
 }
 
+/// The faults of `--inject-delay FRACTION:DURATION` and `--inject-error FRACTION`.
+pub fn faults(delay: Option<(f64, Duration)>, error_fraction: Option<f64>) -> Faults {
+    let (delay_fraction, delay) = delay.unwrap_or_default();
+    Faults { delay_fraction, delay_us: delay.as_micros() as u64, error_fraction: error_fraction.unwrap_or_default() }
+}
+
 /// Parses `FRACTION:DURATION` (`0.01:50ms`; units `us`, `ms`, `s`).
 pub fn parse_delay(text: &str) -> Result<(f64, Duration), String> {
     let (fraction, duration) =

@@ -1,7 +1,7 @@
 //! One shard of a fanout index, opened for serving: query parsing, search with global
 //! statistics, statistics for the root, and fetching stored fields.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fanout_indexer::manifest::shard_dir;
 use fanout_indexer::{FieldKind, IndexSchema, Manifest};
@@ -16,7 +16,6 @@ use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{Query, QueryParser, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::time::format_description::well_known::Rfc3339;
-use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, TantivyError, Term};
 
 use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
@@ -32,13 +31,11 @@ pub const MAX_HITS: u32 = 10_000;
 /// A shard opened for serving.
 pub struct Shard {
     shard_id: u32,
-    dir: PathBuf,
     manifest: Manifest,
     schema: IndexSchema,
     reader: IndexReader,
     parser: QueryParser,
     text_fields: Vec<Field>,
-    tokenizers: TokenizerManager,
     index: Index,
 }
 
@@ -77,8 +74,7 @@ impl Shard {
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
         let text_fields =
             schema.fields.iter().filter(|(spec, _)| spec.kind == FieldKind::Text).map(|(_, field)| *field).collect();
-        let tokenizers = index.tokenizers().clone();
-        Ok(Shard { shard_id, dir, manifest, schema, reader, parser, text_fields, tokenizers, index })
+        Ok(Shard { shard_id, manifest, schema, reader, parser, text_fields, index })
     }
 
     /// This shard's number.
@@ -89,11 +85,6 @@ impl Shard {
     /// The manifest of the index this shard belongs to.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
-    }
-
-    /// The shard's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn searcher(&self) -> Searcher {
@@ -136,7 +127,7 @@ impl Shard {
             self.check_aggregated_fields(aggregations)?;
         }
         let aggregations = aggregations.map(|aggregations| {
-            let context = AggContextParams::new(AggregationLimitsGuard::default(), self.tokenizers.clone());
+            let context = AggContextParams::new(AggregationLimitsGuard::default(), self.index.tokenizers().clone());
             DistributedAggregationCollector::from_aggs(aggregations, context)
         });
         let collector = CancellableCollector::new((top, Count, aggregations), cancel.clone());

@@ -44,22 +44,8 @@ impl Root for RootService {
                 max_chars: 0,
             }),
             profile: Some(request.profile),
-            aggs: if request.aggs_json.trim().is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::from_str(&request.aggs_json)
-                        .map_err(|err| Status::invalid_argument(format!("invalid aggs_json: {err}")))?,
-                )
-            },
-            filters: if request.filters_json.trim().is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::from_str(&request.filters_json)
-                        .map_err(|err| Status::invalid_argument(format!("invalid filters_json: {err}")))?,
-                )
-            },
+            aggs: optional_json(&request.aggs_json, "aggs_json")?,
+            filters: optional_json(&request.filters_json, "filters_json")?,
         };
         let response = self.searcher.search(request).await?;
         Ok(Response::new(response.into()))
@@ -80,4 +66,12 @@ impl Root for RootService {
         let cluster_json = serde_json::to_string(&snapshot).map_err(|err| Status::internal(err.to_string()))?;
         Ok(Response::new(wire::ClusterResponse { cluster_json }))
     }
+}
+
+/// A JSON field of a gRPC request: None when empty, InvalidArgument when not valid JSON.
+fn optional_json<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<Option<T>, Status> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text).map(Some).map_err(|err| Status::invalid_argument(format!("invalid {name}: {err}")))
 }

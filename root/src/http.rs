@@ -66,7 +66,7 @@ async fn search_get(
         query,
         limit: params.limit,
         offset: params.offset,
-        fields: params.fields.map(|fields| fields.split(',').map(|f| f.trim().to_string()).collect()),
+        fields: params.fields.as_deref().map(split_fields),
         timeout_ms: params.timeout_ms,
         allow_partial: params.allow_partial,
         filters: None,
@@ -102,9 +102,13 @@ async fn get_document(
 ) -> Result<Response, RootError> {
     let Query(params) =
         params.map_err(|err| RootError::InvalidArgument(format!("invalid query string: {}", err.body_text())))?;
-    let fields =
-        params.fields.map(|fields| fields.split(',').map(|f| f.trim().to_string()).collect()).unwrap_or_default();
+    let fields = params.fields.as_deref().map(split_fields).unwrap_or_default();
     Ok(Json(searcher.get(&id, fields).await?).into_response())
+}
+
+/// `a, b,c` → `["a", "b", "c"]`.
+fn split_fields(fields: &str) -> Vec<String> {
+    fields.split(',').map(|field| field.trim().to_string()).collect()
 }
 
 async fn cluster(State(searcher): State<Arc<RootSearcher>>) -> Response {

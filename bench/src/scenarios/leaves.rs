@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_leaf::faults::parse_delay;
-use fanout_proto::v1::Faults;
+use fanout_leaf::faults::{faults, parse_delay};
 use fanout_root::config::HedgingConfig;
 use serde_json::json;
 
@@ -42,7 +41,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let input = args.input.prepare(100_000)?;
     let (fraction, delay) = args.delay;
-    let faults = Faults { delay_fraction: fraction, delay_us: delay.as_micros() as u64, error_fraction: 0.0 };
+    let faults = faults(Some(args.delay), None);
     let mut report = RunReport::new(
         "leaves",
         json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": input.empty,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_leaf::faults::parse_delay;
+use fanout_leaf::faults::{faults, parse_delay};
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
 use serde_json::json;
@@ -43,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let input = args.input.prepare(100_000)?;
     let index = input.index(args.shards)?;
     let (fraction, delay) = args.delay;
-    let delayed = Faults { delay_fraction: fraction, delay_us: delay.as_micros() as u64, error_fraction: 0.0 };
+    let delayed = faults(Some(args.delay), None);
     let hedging_on = HedgingConfig::default();
     let hedging_off = HedgingConfig { enabled: false, ..HedgingConfig::default() };
     let configurations = [

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use fanout_leaf::faults::{parse_delay, parse_fraction};
+use fanout_leaf::faults::{faults, parse_delay, parse_fraction};
 use fanout_leaf::{Leaf, LeafConfig};
 use fanout_proto::v1::Faults;
 
@@ -38,12 +38,7 @@ pub struct LeafArgs {
 
 pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     let defaults = LeafConfig::new(&args.index, args.shard);
-    let (delay_fraction, delay) = args.inject_delay.unwrap_or_default();
-    let faults = Faults {
-        delay_fraction,
-        delay_us: delay.as_micros() as u64,
-        error_fraction: args.inject_error.unwrap_or_default(),
-    };
+    let faults = faults(args.inject_delay, args.inject_error);
     if faults != Faults::default() {
         tracing::warn!(?faults, "fault injection is on");
     }

@@ -82,7 +82,7 @@ pub struct Answer<T> {
 pub struct ReplicaSet {
     shard: u32,
     replicas: Vec<Replica>,
-    windows: [Mutex<LatencyWindow>; 4],
+    windows: [Mutex<LatencyWindow>; CallKind::ALL.len()],
     hedging: HedgingConfig,
     health: HealthConfig,
     budget: Arc<HedgeBudget>,
@@ -131,7 +131,7 @@ impl ReplicaSet {
         Ok(ReplicaSet {
             shard,
             replicas,
-            windows: [window(), window(), window(), window()],
+            windows: CallKind::ALL.map(|_| window()),
             hedging: hedging.clone(),
             health: health.clone(),
             budget,

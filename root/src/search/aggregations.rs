@@ -2,17 +2,16 @@
 //! merges them (`merge_fruits`, which pairs results by name) and finalizes once, so the
 //! result is what one index over all the documents would give.
 
-use fanout_leaf::shard::parse_aggregations;
 use tantivy::aggregation::AggregationLimitsGuard;
+use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
 
 use crate::error::RootError;
 
 /// Merges the shards' intermediate results and finalizes them; None when the request
 /// asked for no aggregations.
-pub fn finalize(aggs_json: &str, shards: Vec<Vec<u8>>) -> Result<Option<serde_json::Value>, RootError> {
-    let Some(request) = parse_aggregations(aggs_json).map_err(|err| RootError::InvalidArgument(err.to_string()))?
-    else {
+pub fn finalize(request: Option<&Aggregations>, shards: Vec<Vec<u8>>) -> Result<Option<serde_json::Value>, RootError> {
+    let Some(request) = request.cloned() else {
         return Ok(None);
     };
     let mut merged: Option<IntermediateAggregationResults> = None;

@@ -72,7 +72,7 @@ impl RootSearcher {
         let (lists, total_hits, intermediate, shard_times) =
             self.query_phase(&request, &stats, deadline, &mut outcomes).await?;
         let query_ms = clock.lap();
-        let aggregations = aggregations::finalize(&request.aggs_json, intermediate)?;
+        let aggregations = aggregations::finalize(request.aggregations.as_ref(), intermediate)?;
         let page = merge_top_k(&lists, request.offset as usize, request.limit as usize);
         let merge_ms = clock.lap();
         let next_cursor = page.last().map(|hit| {

@@ -3,6 +3,7 @@
 
 use fanout_proto::v1::Cursor;
 use serde::Deserialize;
+use tantivy::aggregation::agg_req::Aggregations;
 
 use crate::config::MAX_TIMEOUT_MS;
 use crate::error::RootError;
@@ -72,7 +73,7 @@ pub struct Sort {
 }
 
 /// A validated request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ValidRequest {
     /// The query text.
     pub query: String,
@@ -88,8 +89,10 @@ pub struct ValidRequest {
     pub allow_partial: bool,
     /// The filters as a JSON array ("" for none), checked for syntax.
     pub filters_json: String,
-    /// The aggregation request ("" for none), checked for syntax.
+    /// The aggregation request as sent to the leaves ("" for none).
     pub aggs_json: String,
+    /// The same request parsed, to finalize the merged results with.
+    pub aggregations: Option<Aggregations>,
     /// The sort field ("" for relevance).
     pub sort_field: String,
     /// Ascending rather than descending.
@@ -151,14 +154,14 @@ impl SearchRequest {
             }
             _ => String::new(),
         };
-        let aggs_json = match self.aggs {
+        let (aggs_json, aggregations) = match self.aggs {
             Some(aggs) if aggs.as_object().is_some_and(|map| !map.is_empty()) => {
                 let json = aggs.to_string();
-                fanout_leaf::shard::parse_aggregations(&json)
+                let parsed = fanout_leaf::shard::parse_aggregations(&json)
                     .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
-                json
+                (json, parsed)
             }
-            Some(serde_json::Value::Object(_)) | None => String::new(),
+            Some(serde_json::Value::Object(_)) | None => (String::new(), None),
             Some(other) => return invalid(format!("aggs must be a JSON object, got {other}")),
         };
         let (sort_field, ascending) = match self.sort {
@@ -185,6 +188,7 @@ impl SearchRequest {
         Ok(ValidRequest {
             filters_json,
             aggs_json,
+            aggregations,
             sort_field,
             ascending,
             after,
