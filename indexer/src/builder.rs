@@ -10,12 +10,14 @@ use tantivy::{Index, IndexWriter, TantivyDocument};
 
 use crate::atomic::replace_dir;
 use crate::error::{IndexerError, LineError, io_error};
-use crate::manifest::{MANIFEST_FILE, Manifest, shard_dir};
+use crate::manifest::{Layout, MANIFEST_FILE, Manifest, shard_dir};
 use crate::pipeline::read_documents;
 use crate::progress::BuildProgress;
 use crate::schema::IndexSchema;
 use crate::sharding::shard_for_id;
 use crate::source::Dataset;
+use crate::term_builder::build_term_shards;
+use crate::term_layout::TermStatistics;
 
 /// The smallest indexing arena tantivy accepts per writer thread, with some margin.
 const MIN_BYTES_PER_THREAD: usize = 20 << 20;
@@ -25,6 +27,8 @@ pub const MAX_SHARDS: u32 = 1024;
 /// How to build an index.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
+    /// How documents and terms are spread over shards.
+    pub layout: Layout,
     /// Number of shards.
     pub shards: u32,
     /// The index's name, recorded in `fanout.json`.
@@ -42,6 +46,7 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> BuildOptions {
         BuildOptions {
+            layout: Layout::Document,
             shards: 4,
             index_name: "index".into(),
             threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
@@ -55,6 +60,10 @@ impl Default for BuildOptions {
 /// What a build did.
 #[derive(Clone, Debug)]
 pub struct BuildSummary {
+    /// The layout built.
+    pub layout: Layout,
+    /// The whole index's statistics (term layout only).
+    pub term_statistics: Option<TermStatistics>,
     /// Where the index is.
     pub path: PathBuf,
     /// Documents indexed.
@@ -86,9 +95,10 @@ impl fmt::Display for BuildSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "indexed {} documents into {} shards in {:.1} s ({:.0} docs/s), generation {}",
+            "indexed {} documents into {} {}-partitioned shards in {:.1} s ({:.0} docs/s), generation {}",
             self.docs,
             self.shard_docs.len(),
+            self.layout.name(),
             self.seconds,
             self.docs_per_second(),
             self.generation
@@ -112,8 +122,9 @@ impl fmt::Display for BuildSummary {
     }
 }
 
-/// Builds a document-partitioned index of `dataset` at `output`, replacing the index
-/// already there in one step. On any error the previous index is left untouched.
+/// Builds an index of `dataset` at `output` in the layout the options name, replacing
+/// the index already there in one step. On any error the previous index is left
+/// untouched.
 pub fn build_index(
     dataset: &Path,
     schema: &IndexSchema,
@@ -125,8 +136,12 @@ pub fn build_index(
     let dataset = Dataset::open(dataset)?;
     let previous_generation = previous_generation(output)?;
     let staged = staging_dir(output)?;
-    let built = build_shards(&dataset, schema, &staged, options);
-    let (report, shard_docs) = match built {
+    let built = match options.layout {
+        Layout::Document => build_shards(&dataset, schema, &staged, options).map(|(report, docs)| (report, docs, None)),
+        Layout::Term => build_term_shards(&dataset, schema, &staged, options)
+            .map(|built| (built.report, built.store_docs, Some(built.statistics))),
+    };
+    let (report, shard_docs, term_statistics) = match built {
         Ok(built) => built,
         Err(err) => {
             let _ = std::fs::remove_dir_all(&staged);
@@ -135,7 +150,12 @@ pub fn build_index(
     };
     let generation = previous_generation + 1;
     let finish = || -> Result<u64, IndexerError> {
-        Manifest::new(&options.index_name, schema.file.clone(), shard_docs.clone(), generation).write(&staged)?;
+        let manifest = Manifest::new(&options.index_name, schema.file.clone(), shard_docs.clone(), generation);
+        let manifest = match term_statistics.clone() {
+            Some(statistics) => manifest.with_term_layout(statistics),
+            None => manifest,
+        };
+        manifest.write(&staged)?;
         let index_bytes = dir_size(&staged)?;
         replace_dir(&staged, output)?;
         Ok(index_bytes)
@@ -144,6 +164,8 @@ pub fn build_index(
         let _ = std::fs::remove_dir_all(&staged);
     })?;
     Ok(BuildSummary {
+        layout: options.layout,
+        term_statistics,
         path: output.to_path_buf(),
         docs: report.docs,
         shard_docs,
@@ -244,19 +266,27 @@ fn open_writers(
 ) -> Result<Vec<IndexWriter<TantivyDocument>>, IndexerError> {
     let shards = options.shards as usize;
     let threads_per_writer = options.threads.div_ceil(shards).max(1);
-    let budget = (options.memory_budget_bytes / shards).max(threads_per_writer * MIN_BYTES_PER_THREAD);
+    let budget = options.memory_budget_bytes / shards;
     (0..options.shards)
-        .map(|shard| {
-            let dir = shard_dir(staged, shard);
-            std::fs::create_dir(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
-            let index = Index::create_in_dir(&dir, schema.schema.clone())?;
-            Ok(index.writer_with_num_threads(threads_per_writer, budget)?)
-        })
+        .map(|shard| open_writer(&shard_dir(staged, shard), &schema.schema, threads_per_writer, budget))
         .collect()
 }
 
+/// Creates the directory `dir` and a tantivy index with `schema` in it, and opens a
+/// writer with `threads` threads and about `budget` bytes of indexing memory.
+pub(crate) fn open_writer(
+    dir: &Path,
+    schema: &tantivy::schema::Schema,
+    threads: usize,
+    budget: usize,
+) -> Result<IndexWriter<TantivyDocument>, IndexerError> {
+    std::fs::create_dir(dir).map_err(io_error(format!("creating {}", dir.display())))?;
+    let index = Index::create_in_dir(dir, schema.clone())?;
+    Ok(index.writer_with_num_threads(threads, budget.max(threads * MIN_BYTES_PER_THREAD))?)
+}
+
 /// Commits every shard's writer in parallel and waits for their merges.
-fn commit_all(writers: Vec<IndexWriter<TantivyDocument>>) -> Result<(), IndexerError> {
+pub(crate) fn commit_all(writers: Vec<IndexWriter<TantivyDocument>>) -> Result<(), IndexerError> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = writers
             .into_iter()

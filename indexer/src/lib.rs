@@ -9,6 +9,9 @@
 //! - [`manifest`]: `fanout.json`, the description of a built index.
 //! - [`pipeline`]: read, parse and check lines in parallel, in input order.
 //! - [`builder`]: the parallel shard builder and its summary.
+//! - [`term_layout`]: the term-partitioned layout's contracts (ordinals, term sharding,
+//!   the postings and store schemas, the statistics in `fanout.json`).
+//! - [`term_builder`]: builds term-partitioned shards.
 //! - [`atomic`]: replacing an index directory in one step.
 //! - [`progress`]: the terminal progress bar.
 //! - [`demo`]: the deterministic demo corpus that `fanout local` serves.
@@ -25,6 +28,8 @@ pub mod progress;
 pub mod schema;
 pub mod sharding;
 pub mod source;
+pub mod term_builder;
+pub mod term_layout;
 
 pub use builder::{BuildOptions, BuildSummary, build_index};
 pub use error::{IndexerError, LineError};

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{IndexerError, io_error};
 use crate::schema::SchemaFile;
 use crate::sharding::SHARDING_FUNCTION;
+use crate::term_layout::TermStatistics;
 
 /// The name of the manifest file inside an index directory.
 pub const MANIFEST_FILE: &str = "fanout.json";
@@ -23,6 +24,20 @@ pub const FORMAT_VERSION: u32 = 1;
 pub enum Layout {
     /// Every document lives whole in one shard, chosen by the sharding function.
     Document,
+    /// Every term's postings live whole in one shard, chosen by the term sharding
+    /// function; stored documents live in the shard the document sharding function
+    /// chooses. See [`crate::term_layout`].
+    Term,
+}
+
+impl Layout {
+    /// The name used on the command line, in `fanout.json` and on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Document => "document",
+            Layout::Term => "term",
+        }
+    }
 }
 
 /// The contents of `fanout.json`.
@@ -46,10 +61,13 @@ pub struct Manifest {
     pub generation: u64,
     /// When the build finished, in unix seconds.
     pub created_unix_secs: u64,
+    /// The whole index's statistics, for the term layout only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_statistics: Option<TermStatistics>,
 }
 
 impl Manifest {
-    /// A manifest for a new document-partitioned index.
+    /// A manifest for a new document-partitioned index; see [`Manifest::with_term_layout`].
     pub fn new(index_name: &str, schema: SchemaFile, shard_doc_counts: Vec<u64>, generation: u64) -> Manifest {
         Manifest {
             format_version: FORMAT_VERSION,
@@ -64,7 +82,13 @@ impl Manifest {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|elapsed| elapsed.as_secs())
                 .unwrap_or_default(),
+            term_statistics: None,
         }
+    }
+
+    /// The same manifest for a term-partitioned index with these statistics.
+    pub fn with_term_layout(self, statistics: TermStatistics) -> Manifest {
+        Manifest { layout: Layout::Term, term_statistics: Some(statistics), ..self }
     }
 
     /// Reads the manifest of the index directory `dir`.
@@ -99,6 +123,12 @@ impl Manifest {
                     manifest.shard_count,
                     manifest.shard_doc_counts.len()
                 ),
+            });
+        }
+        if (manifest.layout == Layout::Term) != manifest.term_statistics.is_some() {
+            return Err(IndexerError::Manifest {
+                path,
+                message: "term_statistics must be present exactly when the layout is `term`".into(),
             });
         }
         Ok(manifest)
