@@ -30,6 +30,24 @@ pub enum Layout {
     Term,
 }
 
+impl std::str::FromStr for Layout {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Layout, String> {
+        match name {
+            "document" => Ok(Layout::Document),
+            "term" => Ok(Layout::Term),
+            other => Err(format!("unknown layout `{other}` (expected `document` or `term`)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Layout {
     /// The name used on the command line, in `fanout.json` and on the wire.
     pub fn name(self) -> &'static str {

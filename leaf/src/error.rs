@@ -28,6 +28,12 @@ pub enum LeafError {
     Tantivy(#[from] tantivy::TantivyError),
 }
 
+impl From<std::io::Error> for LeafError {
+    fn from(error: std::io::Error) -> LeafError {
+        LeafError::Tantivy(error.into())
+    }
+}
+
 impl From<LeafError> for Status {
     fn from(error: LeafError) -> Status {
         let message = error.to_string();

@@ -8,6 +8,7 @@
 //! - [`server`]: [`Leaf::open`] and [`Leaf::serve`]: gRPC, health, reflection and `/metrics`.
 //! - [`service`]: the tonic adapter from requests to the shard.
 //! - [`shard`]: the opened shard: parse, search, statistics, fetch, info.
+//! - [`postings`]: a term-partitioned shard's postings, scored term by term.
 //! - [`snippets`]: highlighted fragments weighted with global statistics.
 //! - [`statistics`]: global BM25 statistics received from the root.
 //! - [`faults`]: fault injection for tests and benchmarks (off by default).
@@ -23,6 +24,7 @@ pub mod error;
 pub mod faults;
 pub mod filters;
 pub mod pool;
+pub mod postings;
 pub mod ranking;
 pub mod server;
 pub mod service;

@@ -7,7 +7,7 @@ use fanout_proto::v1::leaf_admin_server::LeafAdmin;
 use fanout_proto::v1::leaf_server::Leaf;
 use fanout_proto::v1::{
     Faults, FetchRequest, FetchResponse, GetFaultsRequest, GetRequest, GetResponse, InfoRequest, InfoResponse,
-    LeafSearchRequest, LeafSearchResponse, StatsRequest, StatsResponse,
+    LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, StatsRequest, StatsResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -106,6 +106,17 @@ impl Leaf for LeafService {
         let shard = self.shard.clone();
         let result = self.pool.run("get", move |_| shard.get(&request)).await;
         self.count("get", &result);
+        Ok(Response::new(result?))
+    }
+
+    async fn postings(&self, request: Request<PostingsRequest>) -> Result<Response<PostingsResponse>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard.clone();
+        let result = match self.faults.before_search(shard.shard_id()).await {
+            Ok(()) => self.pool.run("postings", move |cancel| shard.postings(&request, cancel)).await,
+            Err(injected) => Err(injected),
+        };
+        self.count("postings", &result);
         Ok(Response::new(result?))
     }
 

@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use fanout_indexer::manifest::shard_dir;
-use fanout_indexer::{FieldKind, IndexSchema, Manifest};
+use fanout_indexer::term_layout::{POSTINGS_DIR, STORE_DIR, store_schema};
+use fanout_indexer::{FieldKind, IndexSchema, Layout, Manifest};
 use fanout_proto::v1::{
     DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse, InfoResponse,
-    LeafSearchRequest, LeafSearchResponse, ScoredDoc, StatsResponse,
+    LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ScoredDoc, StatsResponse,
 };
 use serde_json::{Map, Value as Json};
 use tantivy::aggregation::agg_req::{Aggregations, get_fast_field_names};
@@ -21,6 +22,7 @@ use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDoc
 use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
 use crate::error::LeafError;
 use crate::filters::{parse_filters, with_filters};
+use crate::postings::PostingsIndex;
 use crate::ranking::{Cursor, Ranking, key_source};
 use crate::snippets::Highlighter;
 use crate::statistics::{GlobalStatistics, local_statistics};
@@ -37,6 +39,8 @@ pub struct Shard {
     parser: QueryParser,
     text_fields: Vec<Field>,
     index: Index,
+    /// The term layout's postings index and the store's ordinal field.
+    term: Option<(PostingsIndex, Field)>,
 }
 
 impl Shard {
@@ -52,11 +56,19 @@ impl Shard {
                 manifest.shard_count - 1
             )));
         }
-        let dir = shard_dir(index_dir, shard_id);
+        let schema = IndexSchema::build(manifest.schema.clone()).map_err(|err| LeafError::Open(err.to_string()))?;
+        let (dir, expected_schema, term) = match manifest.layout {
+            Layout::Document => (shard_dir(index_dir, shard_id), schema.schema.clone(), None),
+            Layout::Term => {
+                let dir = shard_dir(index_dir, shard_id);
+                let postings = PostingsIndex::open(&dir.join(POSTINGS_DIR), shard_id, &manifest, &schema)?;
+                let (store, ordinal) = store_schema(&schema);
+                (dir.join(STORE_DIR), store, Some((postings, ordinal)))
+            }
+        };
         let index = Index::open_in_dir(&dir)
             .map_err(|err| LeafError::Open(format!("{} is not a tantivy index: {err}", dir.display())))?;
-        let schema = IndexSchema::build(manifest.schema.clone()).map_err(|err| LeafError::Open(err.to_string()))?;
-        if index.schema() != schema.schema {
+        if index.schema() != expected_schema {
             return Err(LeafError::Open(format!(
                 "the schema of {} differs from the one in fanout.json",
                 dir.display()
@@ -74,7 +86,7 @@ impl Shard {
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
         let text_fields =
             schema.fields.iter().filter(|(spec, _)| spec.kind == FieldKind::Text).map(|(_, field)| *field).collect();
-        Ok(Shard { shard_id, manifest, schema, reader, parser, text_fields, index })
+        Ok(Shard { shard_id, manifest, schema, reader, parser, text_fields, index, term })
     }
 
     /// This shard's number.
@@ -98,8 +110,31 @@ impl Shard {
             .map_err(|err| LeafError::InvalidArgument(format!("invalid query {query:?}: {err}")))
     }
 
+    /// Refuses a document-layout RPC on a term-partitioned shard.
+    fn require_document_layout(&self, rpc: &str) -> Result<(), LeafError> {
+        match self.term {
+            None => Ok(()),
+            Some(_) => Err(LeafError::InvalidArgument(format!(
+                "shard {} is term-partitioned: it answers Postings, not {rpc}",
+                self.shard_id
+            ))),
+        }
+    }
+
+    /// Term layout: the postings of the requested terms, each with its BM25 contribution.
+    pub fn postings(&self, request: &PostingsRequest, cancel: &CancelFlag) -> Result<PostingsResponse, LeafError> {
+        match &self.term {
+            Some((postings, _)) => postings.postings(request, cancel),
+            None => Err(LeafError::InvalidArgument(format!(
+                "shard {} is document-partitioned: it answers Stats and Search, not Postings",
+                self.shard_id
+            ))),
+        }
+    }
+
     /// This shard's share of the BM25 statistics of a query.
     pub fn stats(&self, query: &str) -> Result<StatsResponse, LeafError> {
+        self.require_document_layout("Stats")?;
         let query = self.parse_query(query)?;
         let share = local_statistics(&self.searcher(), query.as_ref(), &self.text_fields)?;
         Ok(StatsResponse { generation: self.manifest.generation, ..share })
@@ -108,6 +143,7 @@ impl Shard {
     /// The top `offset + limit` hits of a query (the first `offset` skipped) and the
     /// number of matching documents, scored with the request's global statistics.
     pub fn search(&self, request: &LeafSearchRequest, cancel: &CancelFlag) -> Result<LeafSearchResponse, LeafError> {
+        self.require_document_layout("Search")?;
         let wanted = request.offset.saturating_add(request.limit);
         if wanted > MAX_HITS {
             return Err(LeafError::InvalidArgument(format!("offset + limit must be at most {MAX_HITS}, got {wanted}")));
@@ -193,12 +229,28 @@ impl Shard {
             }
             _ => None,
         };
-        let mut docs = Vec::with_capacity(request.addresses.len());
-        for address in &request.addresses {
+        let addresses: Vec<DocAddress> = match &self.term {
+            Some((_, ordinal_field)) if request.addresses.is_empty() => request
+                .ordinals
+                .iter()
+                .map(|ordinal| self.find_ordinal(&searcher, *ordinal_field, *ordinal))
+                .collect::<Result<_, _>>()?,
+            _ if !request.ordinals.is_empty() => {
+                return Err(LeafError::InvalidArgument(
+                    "a fetch names documents by address or (term layout only) by ordinal, not both".into(),
+                ));
+            }
+            _ => request
+                .addresses
+                .iter()
+                .map(|address| self.check_address(&searcher, address))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut docs = Vec::with_capacity(addresses.len());
+        for address in addresses {
             if cancel.is_cancelled() {
                 return Err(LeafError::Cancelled);
             }
-            let address = self.check_address(&searcher, address)?;
             let document: TantivyDocument = searcher.doc(address)?;
             let mut fetched = self.fetched_doc(&document, &fields);
             if let Some(highlighter) = &highlighter {
@@ -275,6 +327,21 @@ impl Shard {
         }
     }
 
+    /// The address of the stored document with this ordinal (term layout).
+    fn find_ordinal(&self, searcher: &Searcher, field: Field, ordinal: u64) -> Result<DocAddress, LeafError> {
+        let term = Term::from_field_u64(field, ordinal);
+        for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let postings = segment.inverted_index(field)?.read_postings(&term, IndexRecordOption::Basic)?;
+            if let Some(postings) = postings {
+                let doc = tantivy::DocSet::doc(&postings);
+                if doc != tantivy::TERMINATED {
+                    return Ok(DocAddress::new(segment_ord as u32, doc));
+                }
+            }
+        }
+        Err(LeafError::NotFound(format!("no document with ordinal {ordinal} in shard {}", self.shard_id)))
+    }
+
     /// What this shard is.
     pub fn info(&self) -> InfoResponse {
         InfoResponse {
@@ -284,7 +351,7 @@ impl Shard {
             num_docs: self.searcher().num_docs(),
             generation: self.manifest.generation,
             schema_json: serde_json::to_string(&self.manifest.schema).expect("a schema always serializes"),
-            layout: "document".into(),
+            layout: self.manifest.layout.name().into(),
         }
     }
 }

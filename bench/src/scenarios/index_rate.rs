@@ -21,6 +21,9 @@ pub struct Args {
     /// Shards of the fanout build.
     #[arg(long, default_value_t = 4)]
     shards: u32,
+    /// Layout of the fanout build: `document` or `term`.
+    #[arg(long, default_value_t = fanout_indexer::Layout::Document)]
+    layout: fanout_indexer::Layout,
     /// Indexing threads for both builds (default: the number of cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -46,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         plain_rates.push(docs as f64 / seconds);
         eprintln!("round {round}: plain IndexWriter {docs} docs in {seconds:.2} s");
         let options = BuildOptions {
+            layout: args.layout,
             shards: args.shards,
             index_name: "bench".into(),
             threads,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use fanout_indexer::{BuildOptions, IndexSchema, build_index};
+use fanout_indexer::{BuildOptions, IndexSchema, Layout, build_index};
 
 #[derive(Debug, Args)]
 pub struct IndexArgs {
@@ -19,6 +19,10 @@ pub struct IndexArgs {
     /// Number of shards.
     #[arg(long, default_value_t = 4, env = "FANOUT_SHARDS")]
     shards: u32,
+    /// How to partition: `document` (each document whole in one shard) or `term` (each
+    /// term's postings whole in one shard, documents stored by id).
+    #[arg(long, default_value_t = Layout::Document, env = "FANOUT_LAYOUT")]
+    layout: Layout,
     /// The index's name (default: the output directory's name).
     #[arg(long)]
     name: Option<String>,
@@ -44,6 +48,7 @@ pub fn run(args: IndexArgs) -> anyhow::Result<()> {
         .or_else(|| args.out.file_name().map(|name| name.to_string_lossy().into_owned()))
         .unwrap_or(defaults.index_name.clone());
     let options = BuildOptions {
+        layout: args.layout,
         shards: args.shards,
         index_name: name,
         threads: args.threads.unwrap_or(defaults.threads),

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use fanout_indexer::Layout;
 use fanout_indexer::demo::EXAMPLE_QUERIES;
 use fanout_root::local::prepare::Workdir;
 use fanout_root::local::{LocalCluster, LocalOptions};
@@ -19,6 +20,9 @@ pub struct LocalArgs {
     /// Number of shards.
     #[arg(long, default_value_t = 4, env = "FANOUT_SHARDS")]
     shards: u32,
+    /// How to partition the index: `document` or `term`.
+    #[arg(long, default_value_t = Layout::Document, env = "FANOUT_LAYOUT")]
+    layout: Layout,
     /// Leaf servers per shard.
     #[arg(long, default_value_t = 2, env = "FANOUT_REPLICAS")]
     replicas: u32,
@@ -42,12 +46,12 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
     let workdir = Workdir(args.workdir.clone());
     let (index, is_demo) = match (&args.data, &args.schema) {
         (Some(data), Some(schema)) => {
-            let (data, schema, shards) = (data.clone(), schema.clone(), args.shards);
-            (tokio::task::spawn_blocking(move || workdir.user_index(&data, &schema, shards)).await??, false)
+            let (data, schema, shards, layout) = (data.clone(), schema.clone(), args.shards, args.layout);
+            (tokio::task::spawn_blocking(move || workdir.user_index(&data, &schema, shards, layout)).await??, false)
         }
         _ => {
-            let (docs, shards) = (args.docs, args.shards);
-            (tokio::task::spawn_blocking(move || workdir.demo_index(docs, shards)).await??, true)
+            let (docs, shards, layout) = (args.docs, args.shards, args.layout);
+            (tokio::task::spawn_blocking(move || workdir.demo_index(docs, shards, layout)).await??, true)
         }
     };
     let grpc_port = args.grpc_port.unwrap_or(args.port.wrapping_add(1));

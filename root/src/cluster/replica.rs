@@ -127,7 +127,8 @@ impl Replica {
         let now = Instant::now();
         Replica {
             address,
-            client: LeafClient::new(channel.clone()),
+            // A term's postings can be large: allow responses of up to 1 GiB.
+            client: LeafClient::new(channel.clone()).max_decoding_message_size(1 << 30),
             channel,
             counters: ReplicaCounters::default(),
             health: Mutex::new(Health {

@@ -37,10 +37,15 @@ pub enum CallKind {
     Fetch,
     /// `Leaf.Get`.
     Get,
+    /// `Leaf.Postings` (term layout).
+    Postings,
+    /// `Leaf.Info`.
+    Info,
 }
 
 impl CallKind {
-    const ALL: [CallKind; 4] = [CallKind::Stats, CallKind::Search, CallKind::Fetch, CallKind::Get];
+    const ALL: [CallKind; 6] =
+        [CallKind::Stats, CallKind::Search, CallKind::Fetch, CallKind::Get, CallKind::Postings, CallKind::Info];
 
     fn index(self) -> usize {
         self as usize
@@ -53,6 +58,8 @@ impl CallKind {
             CallKind::Search => "search",
             CallKind::Fetch => "fetch",
             CallKind::Get => "get",
+            CallKind::Postings => "postings",
+            CallKind::Info => "info",
         }
     }
 }

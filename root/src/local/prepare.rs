@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use fanout_indexer::demo::{DEMO_CORPUS_VERSION, DEMO_SCHEMA, write_demo_corpus};
 use fanout_indexer::manifest::MANIFEST_FILE;
-use fanout_indexer::{BuildOptions, IndexSchema, SchemaFile, build_index};
+use fanout_indexer::{BuildOptions, IndexSchema, Layout, SchemaFile, build_index};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// The file, inside a built index, recording what it was built from.
@@ -19,9 +19,12 @@ pub struct Workdir(pub PathBuf);
 
 impl Workdir {
     /// Builds (or reuses) the demo corpus index with `docs` documents in `shards` shards.
-    pub fn demo_index(&self, docs: usize, shards: u32) -> anyhow::Result<PathBuf> {
-        let index = self.0.join(format!("demo-{docs}-{shards}"));
-        let key = format!("demo v{DEMO_CORPUS_VERSION} docs={docs} seed={DEMO_SEED} shards={shards}");
+    pub fn demo_index(&self, docs: usize, shards: u32, layout: Layout) -> anyhow::Result<PathBuf> {
+        let index = self.0.join(match layout {
+            Layout::Document => format!("demo-{docs}-{shards}"),
+            Layout::Term => format!("demo-{docs}-{shards}-term"),
+        });
+        let key = format!("demo v{DEMO_CORPUS_VERSION} docs={docs} seed={DEMO_SEED} shards={shards} layout={layout}");
         if is_cached(&index, &key) {
             eprintln!("using the demo index at {} (built earlier)", index.display());
             return Ok(index);
@@ -35,12 +38,13 @@ impl Workdir {
         write_demo_corpus(&mut out, docs, DEMO_SEED)?;
         std::io::Write::flush(&mut out)?;
         let schema = IndexSchema::build(SchemaFile::parse(DEMO_SCHEMA)?)?;
-        build(&corpus, &schema, &index, shards, "demo", &key)?;
+        let options = BuildOptions { shards, layout, index_name: "demo".into(), ..BuildOptions::default() };
+        build(&corpus, &schema, &index, &options, &key)?;
         Ok(index)
     }
 
     /// Builds (or reuses) an index of the user's dataset.
-    pub fn user_index(&self, data: &Path, schema_path: &Path, shards: u32) -> anyhow::Result<PathBuf> {
+    pub fn user_index(&self, data: &Path, schema_path: &Path, shards: u32, layout: Layout) -> anyhow::Result<PathBuf> {
         let schema_text =
             std::fs::read_to_string(schema_path).with_context(|| format!("reading {}", schema_path.display()))?;
         let schema =
@@ -49,7 +53,7 @@ impl Workdir {
         let modified = metadata.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
         let data = std::fs::canonicalize(data)?;
         let key = format!(
-            "data={} size={} modified={:?} shards={shards} schema={:016x}",
+            "data={} size={} modified={:?} shards={shards} layout={layout} schema={:016x}",
             data.display(),
             metadata.len(),
             modified,
@@ -61,7 +65,8 @@ impl Workdir {
             eprintln!("using the index of {} at {} (built earlier)", data.display(), index.display());
             return Ok(index);
         }
-        build(&data, &schema, &index, shards, &name, &key)?;
+        let options = BuildOptions { shards, layout, index_name: name, ..BuildOptions::default() };
+        build(&data, &schema, &index, &options, &key)?;
         Ok(index)
     }
 }
@@ -71,10 +76,15 @@ fn is_cached(index: &Path, key: &str) -> bool {
         && std::fs::read_to_string(index.join(CACHE_KEY_FILE)).map(|found| found == key).unwrap_or(false)
 }
 
-fn build(data: &Path, schema: &IndexSchema, index: &Path, shards: u32, name: &str, key: &str) -> anyhow::Result<()> {
-    eprintln!("indexing {} into {shards} shards at {}", data.display(), index.display());
-    let options = BuildOptions { shards, index_name: name.to_string(), ..BuildOptions::default() };
-    let summary = build_index(data, schema, index, &options)?;
+fn build(data: &Path, schema: &IndexSchema, index: &Path, options: &BuildOptions, key: &str) -> anyhow::Result<()> {
+    eprintln!(
+        "indexing {} into {} {}-partitioned shards at {}",
+        data.display(),
+        options.shards,
+        options.layout,
+        index.display()
+    );
+    let summary = build_index(data, schema, index, options)?;
     eprint!("{summary}");
     std::fs::write(index.join(CACHE_KEY_FILE), key).with_context(|| format!("writing {}", index.display()))?;
     Ok(())

@@ -11,12 +11,15 @@ pub mod profile;
 pub mod request;
 pub mod response;
 pub mod stats;
+pub mod term_layout;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_proto::v1::{Cursor, DocAddress, FetchRequest, FetchedDoc, GetRequest, Highlight, LeafSearchRequest};
+use fanout_proto::v1::{
+    Cursor, DocAddress, FetchRequest, FetchedDoc, GetRequest, GlobalStats, Highlight, LeafSearchRequest,
+};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 use tonic::{Code, Status};
@@ -28,18 +31,47 @@ use outcome::ShardOutcomes;
 pub use request::{SearchRequest, ValidRequest};
 pub use response::{Hit, SearchResponse};
 use stats::StatsCache;
+use term_layout::{IndexLayout, LayoutCache};
 
 /// Executes searches over a cluster.
 pub struct RootSearcher {
     cluster: Arc<Cluster>,
     stats: StatsCache,
+    layout: LayoutCache,
     default_timeout_ms: u32,
+}
+
+/// A hit of the final page, before its stored fields are fetched.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageHit {
+    /// The shard that stores the document.
+    shard: u32,
+    /// Its score.
+    score: f32,
+    /// Its sort field's value, when sorting by a field.
+    sort_value: Option<f64>,
+    /// How the shard finds it.
+    locator: Locator,
+}
+
+/// How a shard finds a stored document.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Locator {
+    /// Document layout: the address an earlier search returned.
+    Address(DocAddress),
+    /// Term layout: the document's ordinal.
+    Ordinal(u64),
 }
 
 impl RootSearcher {
     /// A searcher over `cluster` with a default deadline.
     pub fn new(cluster: Arc<Cluster>, default_timeout_ms: u32) -> RootSearcher {
-        RootSearcher { cluster, stats: StatsCache::new(10_000, Duration::from_secs(300)), default_timeout_ms }
+        RootSearcher {
+            cluster,
+            stats: StatsCache::new(10_000, Duration::from_secs(300)),
+            layout: LayoutCache::default(),
+            default_timeout_ms,
+        }
     }
 
     /// The cluster searched.
@@ -64,6 +96,9 @@ impl RootSearcher {
     async fn execute(&self, request: SearchRequest, started: Instant) -> Result<SearchResponse, RootError> {
         let request = request.validate(self.default_timeout_ms)?;
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
+        if let IndexLayout::Term(layout) = self.layout.get(&self.cluster, deadline).await?.as_ref() {
+            return self.execute_term(layout, request, started, deadline).await;
+        }
         let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
 
         let mut clock = profile::PhaseClock::start();
@@ -83,7 +118,16 @@ impl RootSearcher {
                 doc_id: hit.doc_id,
             })
         });
-        let hits = self.fetch_phase(&request, &page, &stats, deadline, &mut outcomes).await?;
+        let page: Vec<PageHit> = page
+            .iter()
+            .map(|hit| PageHit {
+                shard: hit.shard,
+                score: hit.score,
+                sort_value: hit.sort_value,
+                locator: Locator::Address(DocAddress { segment_ord: hit.segment_ord, doc_id: hit.doc_id }),
+            })
+            .collect();
+        let hits = self.fetch_phase(&request, &page, &stats.generations, &stats.stats, deadline, &mut outcomes).await?;
         let fetch_ms = clock.lap();
         let profile = request.profile.then(|| {
             profile::Profile::new(statistics_ms, statistics_cached, query_ms, merge_ms, fetch_ms, shard_times)
@@ -172,30 +216,36 @@ impl RootSearcher {
 
     /// Fetches the stored fields of the final page from the shards that hold it. Hits of
     /// a shard whose fetch fails are dropped and the shard is reported.
+    /// `generations` are the shards' generations the page came from; `statistics` weigh
+    /// the snippets' terms.
     async fn fetch_phase(
         &self,
         request: &ValidRequest,
-        page: &[ShardHit],
-        stats: &stats::CachedStats,
+        page: &[PageHit],
+        generations: &[u64],
+        statistics: &GlobalStats,
         deadline: Instant,
         outcomes: &mut ShardOutcomes,
     ) -> Result<Vec<Hit>, RootError> {
-        let mut by_shard: BTreeMap<u32, Vec<DocAddress>> = BTreeMap::new();
+        let mut by_shard: BTreeMap<u32, (Vec<DocAddress>, Vec<u64>)> = BTreeMap::new();
         for hit in page {
-            by_shard
-                .entry(hit.shard)
-                .or_default()
-                .push(DocAddress { segment_ord: hit.segment_ord, doc_id: hit.doc_id });
+            let (addresses, ordinals) = by_shard.entry(hit.shard).or_default();
+            match hit.locator {
+                Locator::Address(address) => addresses.push(address),
+                Locator::Ordinal(ordinal) => ordinals.push(ordinal),
+            }
         }
-        let calls = by_shard.iter().map(|(shard, addresses)| {
+        let wanted = |shard: u32| by_shard.get(&shard).map(|(a, o)| a.len() + o.len()).unwrap_or_default();
+        let calls = by_shard.iter().map(|(shard, (addresses, ordinals))| {
             let set = &self.cluster.shards[*shard as usize];
             let fetch = FetchRequest {
                 addresses: addresses.clone(),
+                ordinals: ordinals.clone(),
                 fields: request.fields.clone(),
-                generation: stats.generations[*shard as usize],
+                generation: generations[*shard as usize],
                 highlight: request.highlight.as_ref().map(|highlight| Highlight {
                     query: request.query.clone(),
-                    stats: Some(stats.stats.clone()),
+                    stats: Some(statistics.clone()),
                     fields: highlight.fields.clone(),
                     pre_tag: highlight.pre_tag.clone(),
                     post_tag: highlight.post_tag.clone(),
@@ -216,7 +266,7 @@ impl RootSearcher {
         let mut fetched: BTreeMap<u32, std::vec::IntoIter<FetchedDoc>> = BTreeMap::new();
         for (shard, answer) in futures::future::join_all(calls).await {
             match answer {
-                Ok(Answer { value, hedged }) if value.docs.len() == by_shard[&shard].len() => {
+                Ok(Answer { value, hedged }) if value.docs.len() == wanted(shard) => {
                     outcomes.note_hedge(shard, hedged);
                     fetched.insert(shard, value.docs.into_iter());
                 }
@@ -225,7 +275,7 @@ impl RootSearcher {
                     ShardFailure::Unavailable(format!(
                         "fetch returned {} documents for {} addresses",
                         value.docs.len(),
-                        by_shard[&shard].len()
+                        wanted(shard)
                     )),
                 ),
                 Err(ShardFailure::Rejected(status)) => rejected(shard, &status, outcomes)?,
@@ -234,8 +284,8 @@ impl RootSearcher {
         }
         let mut hits = Vec::with_capacity(page.len());
         for hit in page {
-            // Each shard's documents come back in the order its addresses were sent,
-            // which is page order.
+            // Each shard's documents come back in the order they were asked for, which
+            // is page order.
             let Some(doc) = fetched.get_mut(&hit.shard).and_then(Iterator::next) else {
                 continue;
             };
@@ -305,7 +355,7 @@ pub(crate) fn rejected(shard: u32, status: &Status, outcomes: &mut ShardOutcomes
     }
 }
 
-fn missing_shards_error(outcomes: &ShardOutcomes) -> RootError {
+pub(crate) fn missing_shards_error(outcomes: &ShardOutcomes) -> RootError {
     let failed = outcomes.failed_shards();
     let summary: Vec<String> = failed.iter().map(|f| format!("shard {}: {}", f.shard, f.reason)).collect();
     let message =
