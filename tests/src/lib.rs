@@ -3,13 +3,16 @@
 //! documents.
 //!
 //! # Layout
+//! - [`compare`]: query sets checked against the reference through a sandbox.
 //! - [`datasets`]: where the shared real datasets are, and subsets of them.
 //! - [`reference`]: the single-index reference and the ranking comparison.
 //! - [`sandbox`]: real servers over a fresh index, as in `Sandbox::builder().shards(4).start()`.
 
+pub mod compare;
 pub mod datasets;
 pub mod reference;
 pub mod sandbox;
 
+pub use compare::{TIE_MARGIN, assert_matches_reference};
 pub use reference::{Reference, assert_same_aggregations, assert_same_ranking};
 pub use sandbox::{Sandbox, SandboxBuilder, hits_of};

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fanout_indexer::{BuildOptions, IndexSchema, build_index};
+use fanout_indexer::{BuildOptions, IndexSchema, Layout, build_index};
 use fanout_proto::v1::root_client::RootClient;
 use fanout_root::local::{LocalCluster, LocalOptions};
 use serde_json::Value;
@@ -18,6 +18,7 @@ pub struct SandboxBuilder {
     schema: Option<PathBuf>,
     shards: u32,
     replicas: u32,
+    layout: Layout,
 }
 
 /// A running cluster over a freshly built index, removed when dropped.
@@ -34,9 +35,9 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A builder: 1 shard, 1 replica until told otherwise.
+    /// A builder: 1 document-partitioned shard, 1 replica until told otherwise.
     pub fn builder() -> SandboxBuilder {
-        SandboxBuilder { dataset: None, schema: None, shards: 1, replicas: 1 }
+        SandboxBuilder { dataset: None, schema: None, shards: 1, replicas: 1, layout: Layout::Document }
     }
 
     /// The root's HTTP URL for `path`.
@@ -93,6 +94,12 @@ impl SandboxBuilder {
         self
     }
 
+    /// How the index is partitioned.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
     /// Leaf servers per shard.
     pub fn replicas(mut self, replicas: u32) -> Self {
         self.replicas = replicas;
@@ -106,6 +113,7 @@ impl SandboxBuilder {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let index_dir = dir.path().join("index");
         let options = BuildOptions {
+            layout: self.layout,
             shards: self.shards,
             index_name: "sandbox".into(),
             progress: false,

@@ -4,42 +4,8 @@
 
 use fanout_root::search::free_text::words_query;
 use fanout_tests::datasets::{dataset_file, query_texts, schema_file};
-use fanout_tests::{Reference, Sandbox, assert_same_ranking, hits_of};
+use fanout_tests::{Reference, Sandbox, TIE_MARGIN, assert_matches_reference, assert_same_ranking, hits_of};
 use serde_json::json;
-
-/// Extra reference hits beyond the page, to hold ties at the page's end.
-const TIE_MARGIN: usize = 50;
-
-async fn assert_matches_reference(
-    sandbox: &Sandbox,
-    reference: &Reference,
-    queries: &[String],
-    limit: usize,
-    label: &str,
-) -> usize {
-    let mut checked = 0;
-    for (number, query) in queries.iter().enumerate() {
-        if !reference.accepts(query) {
-            let (status, answer) = sandbox.search(&json!({"query": query})).await;
-            assert_eq!(
-                status, 400,
-                "{label} query {number} {query:?}: the reference rejects it, fanout answered {answer}"
-            );
-            continue;
-        }
-        let (status, answer) = sandbox.search(&json!({"query": query, "limit": limit, "fields": ["title"]})).await;
-        assert_eq!(status, 200, "{label} query {number} {query:?}: {answer}");
-        assert_eq!(answer["partial"], false, "{label}: {answer}");
-        let (expected, expected_total) = reference.search(query, limit + TIE_MARGIN);
-        let context = format!("{label} query {number} {query:?}");
-        assert_eq!(answer["total_hits"].as_u64(), Some(expected_total as u64), "{context}: total hits");
-        let hits = hits_of(&answer);
-        assert_eq!(hits.len(), expected_total.min(limit), "{context}: page size");
-        assert_same_ranking(&context, &hits, &expected);
-        checked += 1;
-    }
-    checked
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cranfield_all_queries_on_1_3_and_7_shards() {
