@@ -36,7 +36,7 @@ pub enum IndexLayout {
     /// By document: every shard scores its own documents.
     Document,
     /// By term: every shard holds whole postings lists.
-    Term(TermLayout),
+    Term(Box<TermLayout>),
 }
 
 /// What the root needs to search a term-partitioned index.
@@ -70,12 +70,12 @@ impl IndexLayout {
                 // names, as the shards' indexes: the root analyzes exactly as they did.
                 let index = Index::create_in_ram(schema.schema.clone());
                 let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
-                Ok(IndexLayout::Term(TermLayout {
+                Ok(IndexLayout::Term(Box::new(TermLayout {
                     parser,
                     index,
                     shard_count: info.shard_count,
                     generation: info.generation,
-                }))
+                })))
             }
             other => Err(RootError::Internal(format!("shard {}: unknown index layout {other:?}", info.shard_id))),
         }
