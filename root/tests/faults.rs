@@ -2,7 +2,7 @@
 //! and a `fanout root`, a bounded open-loop query stream (40 queries/s for 8 s), and
 //! leaves killed (-9), stopped (SIGSTOP: a gray failure) and restarted mid-stream. They
 //! assert outcomes (answers, partial flags, accounts, states), never timings. They run
-//! one at a time: each starts seven processes.
+//! one at a time: each starts seven processes. One runs over a term-partitioned index.
 
 mod support;
 
@@ -83,6 +83,33 @@ fn a_stopped_replica_is_hedged_around_and_put_on_probation() {
         let hedged = outcomes.iter().filter(|o| o.answer["shards"]["hedged"].as_u64().unwrap() > 0).count();
         assert!(hedged > 0, "queries caught by the stopped replicas were hedged");
         for shard in 0..SHARDS {
+            cluster.signal(shard, 1, "-CONT");
+        }
+    });
+}
+
+#[test]
+fn term_shards_fail_over_and_hedge_like_document_shards() {
+    run(async {
+        let cluster = ProcessCluster::start_with_layout(SHARDS as u32, 2, "term").await;
+        cluster.stream(RATE, Duration::from_secs(2), Duration::MAX, || {}).await;
+        let killed = cluster.leaves[0][0].process.as_ref().unwrap().0.id();
+        let outcomes = cluster
+            .stream(RATE, STREAM, FAULT_AFTER, || {
+                std::process::Command::new("kill").args(["-KILL", &killed.to_string()]).status().unwrap();
+                (1..SHARDS).for_each(|shard| cluster.signal(shard, 1, "-STOP"));
+            })
+            .await;
+        assert_all_complete(&outcomes, "term layout, kill -9 and SIGSTOP");
+        let view = cluster.view().await;
+        assert_eq!(replica(&view, 0, 0)["state"], "ejected", "{view}");
+        for shard in 1..SHARDS {
+            assert_ne!(replica(&view, shard, 1)["state"], "healthy", "shard {shard}: {view}");
+            assert_eq!(replica(&view, shard, 0)["state"], "healthy", "shard {shard}: {view}");
+        }
+        let postings = |shard: usize, replica_index: usize| replica(&view, shard, replica_index)["requests"].as_u64();
+        assert!(postings(0, 1).unwrap() > 0, "the surviving replica of shard 0 answered: {view}");
+        for shard in 1..SHARDS {
             cluster.signal(shard, 1, "-CONT");
         }
     });

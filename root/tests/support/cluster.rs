@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
-use super::{Running, free_port, index_cranfield, text};
+use super::{Running, free_port, index_cranfield_as, text};
 
 /// The request deadline every stream query carries.
 pub const TIMEOUT_MS: u64 = 2_000;
@@ -43,12 +43,17 @@ pub struct Outcome {
 }
 
 impl ProcessCluster {
-    /// Indexes Cranfield into `shards` shards and starts `replicas` leaves per shard and a
-    /// root, then waits until the root is ready.
+    /// Indexes Cranfield into `shards` document-partitioned shards and starts `replicas`
+    /// leaves per shard and a root, then waits until the root is ready.
     pub async fn start(shards: u32, replicas: u32) -> ProcessCluster {
+        Self::start_with_layout(shards, replicas, "document").await
+    }
+
+    /// [`ProcessCluster::start`] with the index in `layout` (`document` or `term`).
+    pub async fn start_with_layout(shards: u32, replicas: u32, layout: &str) -> ProcessCluster {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("cranfield");
-        let built = index_cranfield(&index, shards);
+        let built = index_cranfield_as(&index, shards, layout);
         assert!(built.status.success(), "{}", text(&built.stderr));
         let index = index.to_str().unwrap().to_string();
         let mut leaves = Vec::new();

@@ -30,10 +30,17 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Builds an index of the Cranfield collection with `shards` shards at `out`.
+/// Builds a document-partitioned index of the Cranfield collection with `shards` shards
+/// at `out`.
 pub fn index_cranfield(out: &Path, shards: u32) -> Output {
+    index_cranfield_as(out, shards, "document")
+}
+
+/// Builds an index of the Cranfield collection with `shards` shards in `layout` at `out`.
+pub fn index_cranfield_as(out: &Path, shards: u32, layout: &str) -> Output {
     fanout()
-        .args(["index", "--no-progress", "--name", "cranfield", "--shards", &shards.to_string(), "--data"])
+        .args(["index", "--no-progress", "--name", "cranfield", "--shards", &shards.to_string(), "--layout", layout])
+        .arg("--data")
         .arg(repo().join("../shared/datasets/cranfield/docs.jsonl"))
         .arg("--schema")
         .arg(repo().join("datasets/cranfield/schema.toml"))
