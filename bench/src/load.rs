@@ -64,6 +64,8 @@ pub struct LoadResult {
     pub leaf_requests_per_query: Option<f64>,
     /// Hedges as a share of the other leaf requests, in percent.
     pub extra_leaf_requests_percent: Option<f64>,
+    /// Bytes of leaf answers the root used per completed query.
+    pub leaf_response_bytes_per_query: Option<f64>,
     /// The latency histogram (microseconds), for plots.
     #[serde(skip)]
     pub histogram: Histogram<u64>,
@@ -87,6 +89,7 @@ impl LoadResult {
             hedged: 0,
             leaf_requests_per_query: None,
             extra_leaf_requests_percent: None,
+            leaf_response_bytes_per_query: None,
             histogram,
         }
     }
@@ -171,15 +174,22 @@ pub async fn run_load(
         .last_completion
         .map_or(config.duration, |last| last.saturating_duration_since(measured_from).max(config.duration))
         .as_secs_f64();
-    let (leaf_requests_per_query, extra_leaf_requests_percent) = match (counters_before.flatten(), counters_after) {
-        (Some(before), Some(after)) if tally.completed > 0 => {
-            let requests = after.requests.saturating_sub(before.requests);
-            let hedges = after.hedges.saturating_sub(before.hedges);
-            let primary = requests.saturating_sub(hedges).max(1);
-            (Some(requests as f64 / tally.completed as f64), Some(100.0 * hedges as f64 / primary as f64))
-        }
-        _ => (None, None),
-    };
+    let (leaf_requests_per_query, extra_leaf_requests_percent, leaf_response_bytes_per_query) =
+        match (counters_before.flatten(), counters_after) {
+            (Some(before), Some(after)) if tally.completed > 0 => {
+                let requests = after.requests.saturating_sub(before.requests);
+                let hedges = after.hedges.saturating_sub(before.hedges);
+                let bytes = after.response_bytes.saturating_sub(before.response_bytes);
+                let primary = requests.saturating_sub(hedges).max(1);
+                let completed = tally.completed as f64;
+                (
+                    Some(requests as f64 / completed),
+                    Some(100.0 * hedges as f64 / primary as f64),
+                    Some(bytes as f64 / completed),
+                )
+            }
+            _ => (None, None, None),
+        };
     LoadResult {
         latency: Percentiles::of(&histogram),
         offered_rate: config.rate,
@@ -192,6 +202,7 @@ pub async fn run_load(
         hedged: tally.hedged,
         leaf_requests_per_query,
         extra_leaf_requests_percent,
+        leaf_response_bytes_per_query,
         histogram,
     }
 }

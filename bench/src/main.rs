@@ -2,7 +2,7 @@
 //! figures are ratios robust to a shared, noisy machine. See bench/README.md.
 
 use clap::{Parser, Subcommand};
-use fanout_bench::scenarios::{failover, index_rate, leaves, overhead, run, stragglers, sweep};
+use fanout_bench::scenarios::{failover, index_rate, layouts, leaves, overhead, run, stragglers, sweep};
 
 #[derive(Debug, Parser)]
 #[command(name = "fanout-bench", version, about = "fanout's benchmark harness")]
@@ -27,6 +27,9 @@ enum Command {
     Failover(failover::Args),
     /// Indexing rate of a sharded build against one plain IndexWriter.
     IndexRate(index_rate::Args),
+    /// Document- against term-partitioned layout: latency, bytes and leaf requests per
+    /// query, throughput.
+    Layouts(layouts::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Command::Leaves(args) => leaves::run(args),
         Command::Failover(args) => failover::run(args),
         Command::IndexRate(args) => index_rate::run(args),
+        Command::Layouts(args) => layouts::run(args),
     }
 }

@@ -103,15 +103,15 @@ impl RunReport {
     /// The measurements as a markdown table.
     pub fn markdown(&self) -> String {
         let mut table = String::from(
-            "| run | offered/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | partial | overflow | hedged | leaf req/query | extra leaf req |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            "| run | offered/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | partial | overflow | hedged | leaf req/query | extra leaf req | leaf KiB/query |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for measurement in &self.measurements {
             let r = &measurement.result;
             let errors: u64 = r.errors.values().sum();
             let optional = |value: Option<f64>, unit: &str| value.map_or("-".to_string(), |v| format!("{v:.2}{unit}"));
             table.push_str(&format!(
-                "| {} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |\n",
                 measurement.label,
                 r.offered_rate,
                 r.achieved_rate,
@@ -126,6 +126,7 @@ impl RunReport {
                 r.hedged,
                 optional(r.leaf_requests_per_query, ""),
                 optional(r.extra_leaf_requests_percent, "%"),
+                optional(r.leaf_response_bytes_per_query.map(|bytes| bytes / 1024.0), ""),
             ));
         }
         let kinds: Vec<String> = self

@@ -28,6 +28,8 @@ pub struct LeafCounters {
     pub requests: u64,
     /// Hedges sent.
     pub hedges: u64,
+    /// Bytes of leaf answers the root used.
+    pub response_bytes: u64,
 }
 
 /// Something queries can be sent to.
@@ -143,7 +145,8 @@ fn grpc_kind(code: tonic::Code) -> String {
 
 /// Sums every replica's requests and hedges in a cluster view.
 pub fn counters_of(view: &Value) -> LeafCounters {
-    let mut counters = LeafCounters::default();
+    let mut counters =
+        LeafCounters { response_bytes: view["leaf_response_bytes"].as_u64().unwrap_or(0), ..LeafCounters::default() };
     for shard in view["shards"].as_array().into_iter().flatten() {
         for replica in shard["replicas"].as_array().into_iter().flatten() {
             counters.requests += replica["requests"].as_u64().unwrap_or(0);
@@ -174,8 +177,8 @@ mod tests {
 
     #[test]
     fn sums_the_cluster_view() {
-        let view = json!({"shards": [{"replicas": [{"requests": 10, "hedges": 1}, {"requests": 5, "hedges": 0}]},
+        let view = json!({"leaf_response_bytes": 1234, "shards": [{"replicas": [{"requests": 10, "hedges": 1}, {"requests": 5, "hedges": 0}]},
                                      {"replicas": [{"requests": 7, "hedges": 2}]}]});
-        assert_eq!(counters_of(&view), LeafCounters { requests: 22, hedges: 3 });
+        assert_eq!(counters_of(&view), LeafCounters { requests: 22, hedges: 3, response_bytes: 1234 });
     }
 }

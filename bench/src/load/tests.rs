@@ -31,7 +31,7 @@ impl Target for Bimodal {
 
     fn leaf_counters(&self) -> BoxFuture<'_, Option<LeafCounters>> {
         let served = self.served.load(Ordering::SeqCst);
-        Box::pin(async move { Some(LeafCounters { requests: served * 4, hedges: 0 }) })
+        Box::pin(async move { Some(LeafCounters { requests: served * 4, hedges: 0, response_bytes: served * 1000 }) })
     }
 
     fn describe(&self) -> String {
@@ -99,6 +99,7 @@ async fn measures_a_known_distribution_exactly() {
     assert_eq!(result.partial, partial);
     assert!((result.achieved_rate - 100.0).abs() < 1.0, "{}", result.achieved_rate);
     assert_eq!(result.leaf_requests_per_query, Some(4.0));
+    assert_eq!(result.leaf_response_bytes_per_query, Some(1000.0));
 }
 
 #[tokio::test(start_paused = true)]

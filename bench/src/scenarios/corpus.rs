@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fanout_indexer::{BuildOptions, IndexSchema, Manifest, build_index};
+use fanout_indexer::{BuildOptions, IndexSchema, Layout, Manifest, build_index};
 use fanout_root::search::free_text::words_query;
 
 /// A dataset and its schema.
@@ -59,19 +59,37 @@ impl Prepared {
     /// The dataset's index in `shards` shards, built on first use (and kept in the
     /// workdir between runs when one is given).
     pub fn index(&self, shards: u32) -> anyhow::Result<PathBuf> {
-        ensure_index(&self.data, &self.schema, &self.workdir.join(format!("sharded-{shards}")), shards)
+        self.index_in(shards, Layout::Document)
+    }
+
+    /// [`Prepared::index`] in the given layout.
+    pub fn index_in(&self, shards: u32, layout: Layout) -> anyhow::Result<PathBuf> {
+        let dir = match layout {
+            Layout::Document => self.workdir.join(format!("sharded-{shards}")),
+            Layout::Term => self.workdir.join(format!("term-{shards}")),
+        };
+        ensure_index(&self.data, &self.schema, &dir, shards, layout)
     }
 }
 
-/// Builds the index at `dir` unless one with `shards` shards and this schema is there.
-pub fn ensure_index(data: &Path, schema: &IndexSchema, dir: &Path, shards: u32) -> anyhow::Result<PathBuf> {
+/// Builds the index at `dir` unless one with `shards` shards, this layout and this
+/// schema is there.
+pub fn ensure_index(
+    data: &Path,
+    schema: &IndexSchema,
+    dir: &Path,
+    shards: u32,
+    layout: Layout,
+) -> anyhow::Result<PathBuf> {
     if let Ok(manifest) = Manifest::read(dir)
         && manifest.shard_count == shards
+        && manifest.layout == layout
         && manifest.schema == schema.file
     {
         return Ok(dir.to_path_buf());
     }
-    let options = BuildOptions { shards, index_name: "bench".into(), progress: false, ..BuildOptions::default() };
+    let options =
+        BuildOptions { shards, layout, index_name: "bench".into(), progress: false, ..BuildOptions::default() };
     let summary = build_index(data, schema, dir, &options)?;
     eprint!("{summary}");
     Ok(dir.to_path_buf())

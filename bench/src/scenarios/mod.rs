@@ -5,6 +5,7 @@ pub mod common;
 pub mod corpus;
 pub mod failover;
 pub mod index_rate;
+pub mod layouts;
 pub mod leaves;
 pub mod overhead;
 pub mod run;

@@ -24,6 +24,7 @@ pub mod replica;
 pub mod replica_set;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use fanout_proto::v1::{InfoRequest, InfoResponse};
@@ -48,6 +49,9 @@ pub struct Cluster {
     pub hedging: HedgingConfig,
     /// The health policy.
     pub health: HealthConfig,
+    /// Bytes of leaf answers the root used (encoded protobuf; a lost hedge's answer is
+    /// not counted).
+    response_bytes: AtomicU64,
 }
 
 /// What a readiness probe found for one shard.
@@ -70,6 +74,8 @@ pub struct ClusterSnapshot {
     pub index: String,
     /// The hedging policy in force.
     pub hedging: HedgingConfig,
+    /// Bytes of leaf answers the root has used since it started.
+    pub leaf_response_bytes: u64,
     /// Every shard.
     pub shards: Vec<ShardSnapshot>,
 }
@@ -91,7 +97,13 @@ impl Cluster {
                 ReplicaSet::new(shard as u32, &shard_config.replicas, hedging, &config.health, budget.clone())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Cluster { index: config.index.clone(), shards, hedging: hedging.clone(), health: config.health.clone() })
+        Ok(Cluster {
+            index: config.index.clone(),
+            shards,
+            hedging: hedging.clone(),
+            health: config.health.clone(),
+            response_bytes: AtomicU64::new(0),
+        })
     }
 
     /// Every replica's state, latency, load and counters.
@@ -99,8 +111,17 @@ impl Cluster {
         ClusterSnapshot {
             index: self.index.clone(),
             hedging: self.hedging.clone(),
+            leaf_response_bytes: self.response_bytes.load(Ordering::Relaxed),
             shards: self.shards.iter().map(ReplicaSet::snapshot).collect(),
         }
+    }
+
+    /// Counts a leaf answer the root used: its encoded size, in the cluster view and in
+    /// `fanout_root_leaf_response_bytes_total` by RPC.
+    pub fn record_response(&self, kind: CallKind, answer: &impl prost::Message) {
+        let bytes = answer.encoded_len() as u64;
+        self.response_bytes.fetch_add(bytes, Ordering::Relaxed);
+        metrics::counter!("fanout_root_leaf_response_bytes_total", "rpc" => kind.name()).increment(bytes);
     }
 
     /// Asks every replica what it serves and reports, per shard, whether a usable one

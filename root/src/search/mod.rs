@@ -195,6 +195,7 @@ impl RootSearcher {
                 Ok(answer) => {
                     shard_times.push((shard, elapsed_ms));
                     outcomes.note_hedge(shard, answer.hedged);
+                    self.cluster.record_response(CallKind::Search, &answer.value);
                     let response = answer.value;
                     let expected = stats.generations[shard as usize];
                     if expected != 0 && response.generation != expected {
@@ -268,6 +269,7 @@ impl RootSearcher {
             match answer {
                 Ok(Answer { value, hedged }) if value.docs.len() == wanted(shard) => {
                     outcomes.note_hedge(shard, hedged);
+                    self.cluster.record_response(CallKind::Fetch, &value);
                     fetched.insert(shard, value.docs.into_iter());
                 }
                 Ok(Answer { value, .. }) => outcomes.fail(

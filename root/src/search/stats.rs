@@ -67,6 +67,7 @@ impl StatsCache {
             match answer {
                 Ok(answer) => {
                     outcomes.note_hedge(shard as u32, answer.hedged);
+                    cluster.record_response(CallKind::Stats, &answer.value);
                     generations[shard] = answer.value.generation;
                     shares.push(answer.value);
                 }

@@ -254,6 +254,7 @@ impl RootSearcher {
             match answer {
                 Ok(answer) if answer.value.postings.len() == by_shard[&shard].len() => {
                     outcomes.note_hedge(shard, answer.hedged);
+                    self.cluster.record_response(CallKind::Postings, &answer.value);
                     shard_times.push((shard, elapsed_ms));
                     generations[shard as usize] = answer.value.generation;
                     for (index, term) in by_shard[&shard].iter().zip(answer.value.postings) {
