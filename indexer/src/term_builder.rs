@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::tokenizer::{MAX_TOKEN_LEN, PreTokenizedString, TextAnalyzer, Token, TokenizerManager};
 use tantivy::{Index, IndexWriter, TantivyDocument};
@@ -54,21 +56,27 @@ pub(crate) fn build_term_shards(
         postings_writers.push(open_writer(&dir.join(POSTINGS_DIR), &postings_schema.schema, threads, budget)?);
         store_writers.push(open_writer(&dir.join(STORE_DIR), &store_schema, threads, budget)?);
     }
-    let mut splitter = DocumentSplitter::new(&postings_schema, shards)?;
+    let splitter = DocumentSplitter::new(&postings_schema, shards)?;
     let progress = BuildProgress::new(dataset.total_bytes, options.progress);
+    let mut batch =
+        Batch { documents: Vec::with_capacity(BATCH_DOCS), total_tokens: vec![0; postings_schema.fields.len()] };
     let mut store_docs = vec![0u64; shards as usize];
     let mut position = 0u64;
     let report = read_documents(dataset, schema, options.skip_errors, &progress, |document| {
         let store_shard = shard_for_id(&document.id, shards);
         let ordinal = ordinal(position, store_shard);
         position += 1;
-        splitter.split(&document.document, ordinal, &postings_writers)?;
         let mut stored = document.document;
         stored.add_u64(store_ordinal, ordinal);
-        store_writers[store_shard as usize].add_document(stored)?;
         store_docs[store_shard as usize] += 1;
+        batch.documents.push((stored, ordinal, store_shard));
+        if batch.documents.len() == BATCH_DOCS {
+            batch.flush(&splitter, &postings_writers, &store_writers)?;
+        }
         Ok(())
-    })?;
+    });
+    let report =
+        report.and_then(|report| batch.flush(&splitter, &postings_writers, &store_writers).map(|()| report))?;
     if report.docs == 0 {
         progress.finish();
         return Err(IndexerError::Empty(dataset.files[0].clone()));
@@ -77,8 +85,7 @@ pub(crate) fn build_term_shards(
     let committed = commit_all(postings_writers.into_iter().chain(store_writers).collect());
     progress.finish();
     committed?;
-    let total_tokens =
-        postings_schema.fields.iter().map(|field| field.name.clone()).zip(splitter.total_tokens).collect();
+    let total_tokens = postings_schema.fields.iter().map(|field| field.name.clone()).zip(batch.total_tokens).collect();
     let statistics = TermStatistics {
         term_sharding_function: TERM_SHARDING_FUNCTION.to_string(),
         total_docs: report.docs,
@@ -87,18 +94,58 @@ pub(crate) fn build_term_shards(
     Ok(TermBuild { report, store_docs, statistics })
 }
 
-/// Splits one document's tokens by the shard that owns each term, and counts field
-/// lengths the way tantivy's indexer does.
+/// Documents split in parallel per batch; the rest of the build is in input order.
+const BATCH_DOCS: usize = 1024;
+
+/// Documents waiting to be split, with their ordinal and store shard.
+struct Batch {
+    documents: Vec<(TantivyDocument, u64, u32)>,
+    /// Tokens indexed so far, per searchable field.
+    total_tokens: Vec<u64>,
+}
+
+impl Batch {
+    /// Splits the batch's documents in parallel, then hands every postings document and
+    /// every stored document to its writer in input order.
+    fn flush(
+        &mut self,
+        splitter: &DocumentSplitter<'_>,
+        postings_writers: &[IndexWriter<TantivyDocument>],
+        store_writers: &[IndexWriter<TantivyDocument>],
+    ) -> Result<(), IndexerError> {
+        let split: Vec<SplitDocument> = self
+            .documents
+            .par_iter()
+            .map_init(
+                || splitter.analyzers.clone(),
+                |analyzers, (document, ordinal, _)| splitter.split(analyzers, document, *ordinal),
+            )
+            .collect();
+        for (split, (stored, _, store_shard)) in split.into_iter().zip(self.documents.drain(..)) {
+            for (total, length) in self.total_tokens.iter_mut().zip(&split.lengths) {
+                *total += u64::from(*length);
+            }
+            for (shard, postings) in split.postings {
+                postings_writers[shard as usize].add_document(postings)?;
+            }
+            store_writers[store_shard as usize].add_document(stored)?;
+        }
+        Ok(())
+    }
+}
+
+/// One document's postings documents, by shard, and its field lengths.
+struct SplitDocument {
+    postings: Vec<(u32, TantivyDocument)>,
+    lengths: Vec<u32>,
+}
+
+/// Splits a document's tokens by the shard that owns each term, and counts field lengths
+/// the way tantivy's indexer does.
 struct DocumentSplitter<'a> {
     schema: &'a PostingsSchema,
     analyzers: Vec<TextAnalyzer>,
-    router: TermRouter,
-    /// Tokens of the current document, per shard, per searchable field.
-    tokens: Vec<Vec<Vec<Token>>>,
-    /// Fieldnorm ids of the current document, per searchable field.
-    norms: Vec<u8>,
-    /// Tokens indexed so far, per searchable field.
-    total_tokens: Vec<u64>,
+    shards: u32,
 }
 
 impl<'a> DocumentSplitter<'a> {
@@ -113,60 +160,48 @@ impl<'a> DocumentSplitter<'a> {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let fields = schema.fields.len();
-        Ok(DocumentSplitter {
-            schema,
-            analyzers,
-            router: TermRouter::new(shards),
-            tokens: vec![vec![Vec::new(); fields]; shards as usize],
-            norms: vec![0; fields],
-            total_tokens: vec![0; fields],
-        })
+        Ok(DocumentSplitter { schema, analyzers, shards })
     }
 
-    /// Adds the document's postings to every shard that owns one of its terms.
-    fn split(
-        &mut self,
-        document: &TantivyDocument,
-        ordinal: u64,
-        writers: &[IndexWriter<TantivyDocument>],
-    ) -> Result<(), IndexerError> {
+    /// The postings documents of every shard that owns one of the document's terms.
+    fn split(&self, analyzers: &mut [TextAnalyzer], document: &TantivyDocument, ordinal: u64) -> SplitDocument {
+        let fields = self.schema.fields.len();
+        let mut router = TermRouter::new(self.shards);
+        let mut tokens: Vec<Vec<Vec<Token>>> = vec![vec![Vec::new(); fields]; self.shards as usize];
+        let mut lengths = vec![0u32; fields];
         for (index, field) in self.schema.fields.iter().enumerate() {
-            let mut length = 0u32;
             for value in document.get_all(field.source) {
                 let Some(text) = tantivy::schema::Value::as_str(&value) else { continue };
-                let mut stream = self.analyzers[index].token_stream(text);
+                let mut stream = analyzers[index].token_stream(text);
                 while let Some(token) = stream.next() {
                     // tantivy drops tokens this long without counting them.
                     if token.text.len() > MAX_TOKEN_LEN {
                         continue;
                     }
-                    length += 1;
-                    let shard = self.router.shard(&field.name, &token.text);
-                    self.tokens[shard as usize][index].push(token.clone());
+                    lengths[index] += 1;
+                    let shard = router.shard(&field.name, &token.text);
+                    tokens[shard as usize][index].push(token.clone());
                 }
             }
-            self.norms[index] = FieldNormReader::fieldnorm_to_id(length);
-            self.total_tokens[index] += u64::from(length);
         }
-        for (shard, fields) in self.tokens.iter_mut().enumerate() {
+        let mut postings = Vec::new();
+        for (shard, fields) in tokens.into_iter().enumerate() {
             if fields.iter().all(Vec::is_empty) {
                 continue;
             }
-            let mut postings = TantivyDocument::new();
-            postings.add_u64(self.schema.ordinal, ordinal);
-            for (index, field) in self.schema.fields.iter().enumerate() {
+            let mut document = TantivyDocument::new();
+            document.add_u64(self.schema.ordinal, ordinal);
+            for ((field, tokens), length) in self.schema.fields.iter().zip(fields).zip(&lengths) {
                 if let Some(norm) = field.norm {
-                    postings.add_u64(norm, u64::from(self.norms[index]));
+                    document.add_u64(norm, u64::from(FieldNormReader::fieldnorm_to_id(*length)));
                 }
-                let tokens = std::mem::take(&mut fields[index]);
                 if !tokens.is_empty() {
-                    postings.add_pre_tokenized_text(field.postings, PreTokenizedString { text: String::new(), tokens });
+                    document.add_pre_tokenized_text(field.postings, PreTokenizedString { text: String::new(), tokens });
                 }
             }
-            writers[shard].add_document(postings)?;
+            postings.push((shard as u32, document));
         }
-        Ok(())
+        SplitDocument { postings, lengths }
     }
 }
 

@@ -119,3 +119,61 @@ fn a_dataset_with_no_documents_is_an_error() {
     assert!(err.to_string().starts_with("no documents found"), "{err}");
     assert!(!dir.path().join("index").exists());
 }
+
+#[test]
+fn a_term_layout_holds_each_terms_postings_in_its_shard_and_the_whole_indexs_statistics() {
+    use fanout_indexer::Layout;
+    use fanout_indexer::term_layout::{POSTINGS_DIR, STORE_DIR, shard_for_term};
+    use tantivy::Term;
+    use tantivy::query::Bm25StatisticsProvider as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.jsonl");
+    let text: String = (0..300)
+        .map(|i| {
+            format!(
+                "{{\"id\": \"doc-{i}\", \"title\": \"word{} word{} common {}\", \"score\": {i}}}\n",
+                i % 7,
+                i % 11,
+                "x ".repeat(i % 5)
+            )
+        })
+        .collect();
+    std::fs::write(&data, text).unwrap();
+    let out = dir.path().join("index");
+    let schema = schema();
+    let summary = build_index(&data, &schema, &out, &BuildOptions { layout: Layout::Term, ..options(3) }).unwrap();
+    assert_eq!(summary.docs, 300);
+
+    // The whole index's statistics equal those of one tantivy index over the same data.
+    let single = dir.path().join("single");
+    build_index(&data, &schema, &single, &options(1)).unwrap();
+    let searcher = Index::open_in_dir(shard_dir(&single, 0)).unwrap().reader().unwrap().searcher();
+    let manifest = Manifest::read(&out).unwrap();
+    assert_eq!(manifest.layout, Layout::Term);
+    let statistics = manifest.term_statistics.unwrap();
+    assert_eq!(statistics.total_docs, 300);
+    let title = schema.schema.get_field("title").unwrap();
+    assert_eq!(statistics.total_tokens["title"], searcher.total_num_tokens(title).unwrap());
+
+    // Every term's postings are whole in the shard that owns it, and nowhere else.
+    for word in ["word3", "common", "x"] {
+        let owner = shard_for_term("title", word, 3);
+        let expected = searcher.doc_freq(&Term::from_field_text(title, word)).unwrap();
+        assert!(expected > 0);
+        for shard in 0..3 {
+            let postings = Index::open_in_dir(shard_dir(&out, shard).join(POSTINGS_DIR)).unwrap();
+            let field = postings.schema().get_field("title").unwrap();
+            let found = postings.reader().unwrap().searcher().doc_freq(&Term::from_field_text(field, word)).unwrap();
+            assert_eq!(found, if shard == owner { expected } else { 0 }, "{word} in shard {shard}");
+        }
+    }
+    // Documents are stored by id, as in the document layout.
+    for shard in 0..3 {
+        let store = Index::open_in_dir(shard_dir(&out, shard).join(STORE_DIR)).unwrap();
+        let stored = store.reader().unwrap().searcher().num_docs();
+        assert_eq!(stored, manifest.shard_doc_counts[shard as usize]);
+        let expected = (0..300).filter(|i| shard_for_id(&format!("doc-{i}"), 3) == shard).count() as u64;
+        assert_eq!(stored, expected);
+    }
+}
