@@ -62,26 +62,31 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
         ..LocalOptions::default()
     };
     let cluster = LocalCluster::start(&index, &options).await?;
-    print_banner(&cluster, args.shards, args.replicas, is_demo);
+    print_banner(&cluster, args.shards, args.replicas, is_demo, args.layout);
     super::shutdown_signal().await;
     cluster.shutdown().await?;
     eprintln!("stopped");
     Ok(())
 }
 
-fn print_banner(cluster: &LocalCluster, shards: u32, replicas: u32, is_demo: bool) {
+fn print_banner(cluster: &LocalCluster, shards: u32, replicas: u32, is_demo: bool, layout: Layout) {
     let http = cluster.http_address;
     let grpc = cluster.grpc_address;
     println!();
-    println!("fanout is serving index {:?}: {shards} shards x {replicas} replicas", cluster.config.index);
+    println!(
+        "fanout is serving index {:?}: {shards} {layout}-partitioned shards x {replicas} replicas",
+        cluster.config.index
+    );
     for (shard, config) in cluster.config.shards.iter().enumerate() {
         println!("  shard {shard}: leaves at {}", config.replicas.join(", "));
     }
     println!("  root: HTTP http://{http}  gRPC {grpc}");
     println!();
     println!("Try:");
+    // Term shards keep no positions: no phrase examples for them.
+    let answerable = |query: &&str| layout == Layout::Document || !query.contains('"');
     let queries: Vec<&str> =
-        if is_demo { EXAMPLE_QUERIES.iter().take(4).copied().collect() } else { vec!["your words"] };
+        if is_demo { EXAMPLE_QUERIES.iter().filter(answerable).take(4).copied().collect() } else { vec!["your words"] };
     for query in &queries {
         println!("  curl -s 'http://{http}/api/v1/search?q={}&limit=3'", query.replace(' ', "+").replace('"', "%22"));
     }

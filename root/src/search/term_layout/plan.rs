@@ -94,8 +94,8 @@ impl Planner<'_> {
             let words: Vec<String> =
                 phrase.phrase_terms().iter().filter_map(|term| term.value().as_str().map(str::to_string)).collect();
             return Err(unsupported(&format!(
-                "the phrase \"{}\" in field `{}`: term shards keep no positions (a word the tokenizer splits, \
-                 like `e-mail`, is a phrase too); search for the words without quotes",
+                "the phrase \"{}\" in field `{}` (as its tokenizer cut it): term shards keep no positions (a \
+                 word the tokenizer splits, like `e-mail`, is a phrase too); search for the words without quotes",
                 words.join(" "),
                 self.schema.get_field_name(phrase.field())
             )));
