@@ -86,7 +86,7 @@ fn print_banner(cluster: &LocalCluster, shards: u32, replicas: u32, is_demo: boo
     // Term shards keep no positions: no phrase examples for them.
     let answerable = |query: &&str| layout == Layout::Document || !query.contains('"');
     let queries: Vec<&str> =
-        if is_demo { EXAMPLE_QUERIES.iter().filter(answerable).take(4).copied().collect() } else { vec!["your words"] };
+        if is_demo { EXAMPLE_QUERIES.iter().copied().filter(answerable).take(4).collect() } else { vec!["your words"] };
     for query in &queries {
         println!("  curl -s 'http://{http}/api/v1/search?q={}&limit=3'", query.replace(' ', "+").replace('"', "%22"));
     }
