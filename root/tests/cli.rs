@@ -41,7 +41,14 @@ fn index_reports_the_bad_line_and_keeps_the_previous_index() {
     let out = dir.path().join("index");
     let built = index(&data, &schema, &out, &[]);
     assert!(built.status.success(), "{}", text(&built.stderr));
-    assert!(text(&built.stdout).contains("indexed 2 documents into 2 shards"), "{}", text(&built.stdout));
+    assert!(
+        text(&built.stdout).contains("indexed 2 documents into 2 document-partitioned shards"),
+        "{}",
+        text(&built.stdout)
+    );
+    let unknown_layout = index(&data, &schema, &out, &["--layout", "diagonal"]);
+    assert!(!unknown_layout.status.success());
+    assert!(text(&unknown_layout.stderr).contains("unknown layout `diagonal`"), "{}", text(&unknown_layout.stderr));
     let manifest_before = std::fs::read(out.join("fanout.json")).unwrap();
 
     std::fs::write(
@@ -54,6 +61,10 @@ fn index_reports_the_bad_line_and_keeps_the_previous_index() {
     let stderr = text(&failed.stderr);
     assert!(stderr.contains("docs.jsonl:2: field `score`: expected an integer (i64), found number 3.5"), "{stderr}");
     assert_eq!(std::fs::read(out.join("fanout.json")).unwrap(), manifest_before, "the previous index is untouched");
+    let failed_term = index(&data, &schema, &out, &["--layout", "term"]);
+    assert!(!failed_term.status.success());
+    assert!(text(&failed_term.stderr).contains("docs.jsonl:2: field `score`"), "{}", text(&failed_term.stderr));
+    assert_eq!(std::fs::read(out.join("fanout.json")).unwrap(), manifest_before, "a failed term build changes nothing");
 
     let skipped = index(&data, &schema, &out, &["--skip-errors"]);
     assert!(skipped.status.success(), "{}", text(&skipped.stderr));
