@@ -2,7 +2,10 @@
 //!
 //! The root asks every leaf for its share of a query's BM25 statistics (Stats), sends
 //! back the sums with the query (Search) so that every shard scores as a single index
-//! would, and fetches stored fields of the final page (Fetch).
+//! would, and fetches stored fields of the final page (Fetch). A shard of a
+//! term-partitioned index answers Postings instead of Stats and Search: every document
+//! holding each of its terms, with the term's BM25 contribution; its stored documents are
+//! fetched by ordinal.
 //!
 //! # Layout
 //! - [`server`]: [`Leaf::open`] and [`Leaf::serve`]: gRPC, health, reflection and `/metrics`.

@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`config`]: the cluster file (index name, shards and their replicas).
 //! - [`cluster`]: replica sets: calling a replica, failing over, readiness probes.
-//! - [`search`]: the request path: admit, statistics, query phase, merge, fetch.
+//! - [`search`]: the request path: admit, statistics, query phase, merge, fetch; and for
+//!   a term-partitioned index, postings by term combined at the root.
 //! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`).
 //! - [`grpc`]: the `fanout.v1.Root` service.
 //! - [`server`]: serving both APIs until shutdown.

@@ -1,7 +1,9 @@
 //! The search path at the root: admit, gather global statistics, fan the query out,
 //! merge, fetch the final page, answer with the shard account.
 //!
-//! Each phase lives in its own module; this one sequences them under one deadline.
+//! Each phase lives in its own module; this one sequences them under one deadline. The
+//! layout is learned from the leaves: a term-partitioned index takes the path of
+//! [`term_layout`] instead, which shares the fetch phase.
 
 pub mod aggregations;
 pub mod free_text;

@@ -4,7 +4,7 @@
 //! take the top hits and fetch them from the store shards.
 //!
 //! - [`plan`]: the parsed query as a boolean tree over terms, or a clear refusal.
-//! - [`evaluate`]: intersection, union and exclusion of scored postings; the top hits.
+//! - [`evaluate`](mod@evaluate): intersection, union and exclusion of scored postings; the top hits.
 
 pub mod evaluate;
 pub mod plan;
