@@ -41,6 +41,11 @@ impl Reference {
         Reference { index, reader, parser, schema: schema.clone() }
     }
 
+    /// Indexes every document of `dataset` with the schema file at `schema_path`.
+    pub fn from_files(dataset: &Path, schema_path: &Path) -> Reference {
+        Reference::build(dataset, &IndexSchema::read(schema_path).expect("a valid schema file"))
+    }
+
     /// Aggregations (Elasticsearch JSON) over the documents matching `query`, computed by
     /// tantivy's own `AggregationCollector` on the single index.
     pub fn aggregate(&self, query: &str, aggregations: &serde_json::Value) -> serde_json::Value {

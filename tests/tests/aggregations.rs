@@ -10,7 +10,7 @@ use serde_json::json;
 async fn aggregations_on_hacker_news_equal_one_index() {
     let stories = dataset_file("hackernews/stories.jsonl.gz");
     let schema_path = schema_file("hackernews/schema.toml");
-    let reference = Reference::build(&stories, &fanout_indexer::IndexSchema::read(&schema_path).unwrap());
+    let reference = Reference::from_files(&stories, &schema_path);
     let sandbox = Sandbox::builder().dataset(&stories).schema(&schema_path).shards(4).replicas(2).start().await;
     let requests = [
         // segment_size above the number of authors makes per-shard top terms complete,

@@ -11,8 +11,7 @@ use serde_json::json;
 async fn cranfield_all_queries_on_1_3_and_7_shards() {
     let docs = dataset_file("cranfield/docs.jsonl");
     let schema_path = schema_file("cranfield/schema.toml");
-    let schema = fanout_indexer::IndexSchema::read(&schema_path).unwrap();
-    let reference = Reference::build(&docs, &schema);
+    let reference = Reference::from_files(&docs, &schema_path);
     let raw = query_texts(&dataset_file("cranfield/queries.jsonl"));
     assert_eq!(raw.len(), 225);
     // A few queries hold query-syntax characters: the raw forms are checked for a clean
@@ -32,8 +31,7 @@ async fn cranfield_all_queries_on_1_3_and_7_shards() {
 async fn hacker_news_all_stories_with_trec_queries_on_4_shards() {
     let stories = dataset_file("hackernews/stories.jsonl.gz");
     let schema_path = schema_file("hackernews/schema.toml");
-    let schema = fanout_indexer::IndexSchema::read(&schema_path).unwrap();
-    let reference = Reference::build(&stories, &schema);
+    let reference = Reference::from_files(&stories, &schema_path);
     let sandbox = Sandbox::builder().dataset(&stories).schema(&schema_path).shards(4).replicas(2).start().await;
     let queries: Vec<String> =
         query_texts(&dataset_file("queries/trec-mq-2007-2009.jsonl")).into_iter().take(1000).collect();

@@ -39,7 +39,7 @@ fn filtered(text: Box<dyn Query>, filters: Vec<Box<dyn Query>>) -> BooleanQuery 
 async fn filters_on_hacker_news_equal_one_index() {
     let stories = dataset_file("hackernews/stories.jsonl.gz");
     let schema_path = schema_file("hackernews/schema.toml");
-    let reference = Reference::build(&stories, &fanout_indexer::IndexSchema::read(&schema_path).unwrap());
+    let reference = Reference::from_files(&stories, &schema_path);
     let sandbox = Sandbox::builder().dataset(&stories).schema(&schema_path).shards(4).start().await;
     let authors = prolific_authors(3);
     let (by, score, time) = (reference.field("by"), reference.field("score"), reference.field("time"));

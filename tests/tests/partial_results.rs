@@ -10,7 +10,7 @@ use serde_json::json;
 async fn a_dead_shard_gives_partial_results_with_exact_counts() {
     let docs = dataset_file("cranfield/docs.jsonl");
     let schema_path = schema_file("cranfield/schema.toml");
-    let reference = Reference::build(&docs, &fanout_indexer::IndexSchema::read(&schema_path).unwrap());
+    let reference = Reference::from_files(&docs, &schema_path);
     let mut sandbox = Sandbox::builder().dataset(&docs).schema(&schema_path).shards(3).replicas(2).start().await;
     let dead = 1;
 

@@ -10,7 +10,7 @@ use serde_json::json;
 async fn snippets_on_hacker_news_equal_one_index() {
     let stories = dataset_file("hackernews/stories.jsonl.gz");
     let schema_path = schema_file("hackernews/schema.toml");
-    let reference = Reference::build(&stories, &fanout_indexer::IndexSchema::read(&schema_path).unwrap());
+    let reference = Reference::from_files(&stories, &schema_path);
     let sandbox = Sandbox::builder().dataset(&stories).schema(&schema_path).shards(4).start().await;
     let mut highlighted = 0;
     for query in ["google search engine", "rust memory safety", "startup funding round", "apple privacy"] {

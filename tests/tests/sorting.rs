@@ -31,7 +31,7 @@ fn ids(answer: &Value) -> Vec<String> {
 async fn sorting_and_search_after_on_hacker_news() {
     let stories = dataset_file("hackernews/stories.jsonl.gz");
     let schema_path = schema_file("hackernews/schema.toml");
-    let reference = Reference::build(&stories, &fanout_indexer::IndexSchema::read(&schema_path).unwrap());
+    let reference = Reference::from_files(&stories, &schema_path);
     let values = story_values();
     let sandbox = Sandbox::builder().dataset(&stories).schema(&schema_path).shards(4).start().await;
 

@@ -43,8 +43,7 @@ fn query_forms(texts: &[String]) -> (Vec<String>, Vec<String>, Vec<String>) {
 async fn cranfield_queries_on_term_shards_equal_the_single_index() {
     let docs = dataset_file("cranfield/docs.jsonl");
     let schema_path = schema_file("cranfield/schema.toml");
-    let schema = fanout_indexer::IndexSchema::read(&schema_path).unwrap();
-    let reference = Reference::build(&docs, &schema);
+    let reference = Reference::from_files(&docs, &schema_path);
     let (any, both, excluding) = query_forms(&query_texts(&dataset_file("cranfield/queries.jsonl")));
     assert!(any.len() > 200, "only {} Cranfield queries have three words", any.len());
     for shards in [1, 5] {
@@ -68,8 +67,7 @@ async fn cranfield_queries_on_term_shards_equal_the_single_index() {
 async fn hacker_news_trec_queries_on_replicated_term_shards_equal_the_single_index() {
     let stories = dataset_file("hackernews/stories.jsonl.gz");
     let schema_path = schema_file("hackernews/schema.toml");
-    let schema = fanout_indexer::IndexSchema::read(&schema_path).unwrap();
-    let reference = Reference::build(&stories, &schema);
+    let reference = Reference::from_files(&stories, &schema_path);
     let sandbox = Sandbox::builder()
         .dataset(&stories)
         .schema(&schema_path)
@@ -104,8 +102,7 @@ async fn hacker_news_trec_queries_on_replicated_term_shards_equal_the_single_ind
 async fn term_shards_fetch_snippets_and_documents_and_refuse_what_they_cannot_answer() {
     let docs = dataset_file("cranfield/docs.jsonl");
     let schema_path = schema_file("cranfield/schema.toml");
-    let schema = fanout_indexer::IndexSchema::read(&schema_path).unwrap();
-    let reference = Reference::build(&docs, &schema);
+    let reference = Reference::from_files(&docs, &schema_path);
     let sandbox = Sandbox::builder().dataset(&docs).schema(&schema_path).shards(3).layout(Layout::Term).start().await;
 
     // Stored fields and snippets come from the store shards, weighted with the global
