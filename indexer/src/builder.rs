@@ -302,7 +302,8 @@ pub(crate) fn commit_all(writers: Vec<IndexWriter<TantivyDocument>>) -> Result<(
     })
 }
 
-fn dir_size(dir: &Path) -> Result<u64, IndexerError> {
+/// The bytes of every file below `dir`.
+pub fn dir_size(dir: &Path) -> Result<u64, IndexerError> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).map_err(io_error(format!("reading {}", dir.display())))? {
         let entry = entry.map_err(io_error(format!("reading {}", dir.display())))?;

@@ -4,10 +4,10 @@
 //! query sets: every word of each query (a disjunction) and its first two words both
 //! required (a conjunction).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use fanout_indexer::Layout;
+use fanout_indexer::builder::dir_size;
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
 use serde_json::json;
@@ -154,14 +154,4 @@ fn layout_summary(fixed: &[(&str, LoadResult)], best_rate: Option<f64>, index_mi
         })
         .collect();
     json!({"index_mib": index_mib, "max_rate_under_p99_bound": best_rate, "at_fixed_rate": sets})
-}
-
-fn dir_size(dir: &Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let metadata = entry.metadata()?;
-        total += if metadata.is_dir() { dir_size(&entry.path())? } else { metadata.len() };
-    }
-    Ok(total)
 }
