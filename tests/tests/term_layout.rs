@@ -4,31 +4,20 @@
 //! 1e-4 relative, and the same total hits. What it cannot answer gets a 400 naming it.
 
 use fanout_indexer::Layout;
+use fanout_root::search::free_text::default_tokens;
 use fanout_tests::datasets::{dataset_file, query_texts, schema_file};
 use fanout_tests::{Reference, Sandbox, TIE_MARGIN, assert_matches_reference, assert_same_ranking, hits_of};
 use serde_json::json;
-use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
 
-/// The words of a text as the default tokenizer cuts them: each is one token under
-/// every tokenizer of these schemas, so no query built of them holds a phrase.
-fn words(text: &str) -> Vec<String> {
-    let mut analyzer: TextAnalyzer = TokenizerManager::default().get("default").expect("the default tokenizer");
-    let mut stream = analyzer.token_stream(text);
-    let mut words = Vec::new();
-    while let Some(token) = stream.next() {
-        words.push(token.text.clone());
-    }
-    words
-}
-
-/// For each text with at least three words: all its words (a disjunction), its first
-/// two words required (a conjunction), and two words required with a third excluded.
+/// For each text with at least three words (cut by the default tokenizer, so that no
+/// query holds a phrase): all its words (a disjunction), its first two words required (a
+/// conjunction), and two words required with a third excluded.
 fn query_forms(texts: &[String]) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut any = Vec::new();
     let mut both = Vec::new();
     let mut excluding = Vec::new();
     for text in texts {
-        let words = words(text);
+        let words = default_tokens(text);
         if words.len() < 3 {
             continue;
         }

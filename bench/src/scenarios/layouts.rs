@@ -10,8 +10,8 @@ use fanout_indexer::Layout;
 use fanout_indexer::builder::dir_size;
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
+use fanout_root::search::free_text::default_tokens;
 use serde_json::json;
-use tantivy::tokenizer::TokenizerManager;
 
 use super::common::{RunArgs, measure};
 use super::corpus::QueryCorpus;
@@ -118,16 +118,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Each query's words as the default tokenizer cuts them (so that no query holds a
 /// phrase the term layout would refuse): all of them, and the first two both required.
 fn query_sets(queries: &[String]) -> (Vec<String>, Vec<String>) {
-    let tokenizers = TokenizerManager::default();
-    let mut analyzer = tokenizers.get("default").expect("tantivy's default tokenizer");
     let mut any_word = Vec::new();
     let mut both_words = Vec::new();
     for query in queries {
-        let mut words = Vec::new();
-        let mut stream = analyzer.token_stream(query);
-        while let Some(token) = stream.next() {
-            words.push(token.text.clone());
-        }
+        let words = default_tokens(query);
         if words.is_empty() {
             continue;
         }

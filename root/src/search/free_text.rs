@@ -18,6 +18,20 @@ pub fn words_query(text: &str) -> String {
         .join(" ")
 }
 
+/// The words of `text` as tantivy's `default` tokenizer cuts them (split on anything not
+/// alphanumeric, lowercased): each one is a single token under every built-in tokenizer,
+/// so a query built of them holds no phrase.
+pub fn default_tokens(text: &str) -> Vec<String> {
+    let mut analyzer =
+        tantivy::tokenizer::TokenizerManager::default().get("default").expect("tantivy's default tokenizer");
+    let mut stream = analyzer.token_stream(text);
+    let mut tokens = Vec::new();
+    while let Some(token) = stream.next() {
+        tokens.push(token.text.clone());
+    }
+    tokens
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +41,10 @@ mod tests {
         assert_eq!(words_query("what's the mach-number: (M > 2)?"), "what s the mach number M 2");
         assert_eq!(words_query("cats AND dogs OR \"birds\""), "cats and dogs or birds");
         assert_eq!(words_query("  "), "");
+    }
+
+    #[test]
+    fn cuts_words_as_the_default_tokenizer() {
+        assert_eq!(default_tokens("What's the Mach-number?"), ["what", "s", "the", "mach", "number"]);
     }
 }
