@@ -135,21 +135,8 @@ impl RootSearcher {
             profile::Profile::new(statistics_ms, statistics_cached, query_ms, merge_ms, fetch_ms, shard_times)
         });
 
-        let account = outcomes.account();
-        if account.successful == 0 || (outcomes.is_partial() && !request.allow_partial) {
-            return Err(missing_shards_error(&outcomes));
-        }
-        Ok(SearchResponse {
-            hits,
-            total_hits,
-            took_ms: started.elapsed().as_millis() as u64,
-            shards: account,
-            partial: outcomes.is_partial(),
-            failures: outcomes.failed_shards(),
-            aggregations,
-            next_cursor,
-            profile,
-        })
+        let answer = answer(&outcomes, request.allow_partial, started, hits, total_hits)?;
+        Ok(SearchResponse { aggregations, next_cursor, profile, ..answer })
     }
 
     /// Asks every live shard for its top `offset + limit` hits and its hit count.
@@ -357,6 +344,32 @@ pub(crate) fn rejected(shard: u32, status: &Status, outcomes: &mut ShardOutcomes
             Ok(())
         }
     }
+}
+
+/// The answer with its shard account and nothing else: an error instead when no shard
+/// answered, or when shards are missing and the request does not accept partial results.
+pub(crate) fn answer(
+    outcomes: &ShardOutcomes,
+    allow_partial: bool,
+    started: Instant,
+    hits: Vec<Hit>,
+    total_hits: u64,
+) -> Result<SearchResponse, RootError> {
+    let account = outcomes.account();
+    if account.successful == 0 || (outcomes.is_partial() && !allow_partial) {
+        return Err(missing_shards_error(outcomes));
+    }
+    Ok(SearchResponse {
+        hits,
+        total_hits,
+        took_ms: started.elapsed().as_millis() as u64,
+        shards: account,
+        partial: outcomes.is_partial(),
+        failures: outcomes.failed_shards(),
+        aggregations: None,
+        next_cursor: None,
+        profile: None,
+    })
 }
 
 pub(crate) fn missing_shards_error(outcomes: &ShardOutcomes) -> RootError {

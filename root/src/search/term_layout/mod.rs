@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::outcome::ShardOutcomes;
 use super::profile::{PhaseClock, Profile};
-use super::{Locator, PageHit, RootSearcher, SearchResponse, ValidRequest, missing_shards_error, rejected};
+use super::{Locator, PageHit, RootSearcher, SearchResponse, ValidRequest, answer, missing_shards_error, rejected};
 use crate::cluster::{CallKind, Cluster, ShardFailure, with_deadline};
 use crate::error::RootError;
 use evaluate::{Scored, evaluate, top};
@@ -191,21 +191,7 @@ impl RootSearcher {
             .await?;
         let fetch_ms = clock.lap();
         let profile = request.profile.then(|| Profile::new(0.0, false, query_ms, merge_ms, fetch_ms, shard_times));
-        let account = outcomes.account();
-        if outcomes.is_partial() && !request.allow_partial {
-            return Err(missing_shards_error(&outcomes));
-        }
-        Ok(SearchResponse {
-            hits,
-            total_hits,
-            took_ms: started.elapsed().as_millis() as u64,
-            shards: account,
-            partial: outcomes.is_partial(),
-            failures: outcomes.failed_shards(),
-            aggregations: None,
-            next_cursor: None,
-            profile,
-        })
+        Ok(SearchResponse { profile, ..answer(&outcomes, request.allow_partial, started, hits, total_hits)? })
     }
 
     /// Asks each shard that owns some of the plan's terms for their postings. Returns
