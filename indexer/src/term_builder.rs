@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::tokenizer::{MAX_TOKEN_LEN, PreTokenizedString, TextAnalyzer, Token, TokenizerManager};
-use tantivy::{Index, IndexWriter, TantivyDocument};
+use tantivy::{IndexWriter, TantivyDocument};
 
 use crate::builder::{BuildOptions, commit_all, open_writer};
 use crate::error::{IndexerError, io_error};
@@ -203,10 +203,4 @@ impl<'a> DocumentSplitter<'a> {
         }
         SplitDocument { postings, lengths }
     }
-}
-
-/// Opens the tantivy index of a term shard part (postings or store) for serving.
-pub fn open_part(shard_dir: &Path, part: &str) -> Result<Index, String> {
-    let dir = shard_dir.join(part);
-    Index::open_in_dir(&dir).map_err(|err| format!("{} is not a tantivy index: {err}", dir.display()))
 }

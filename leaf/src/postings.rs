@@ -61,11 +61,6 @@ impl PostingsIndex {
         })
     }
 
-    /// Documents in this postings index (those holding at least one of its terms).
-    pub fn num_docs(&self) -> u64 {
-        self.reader.searcher().num_docs()
-    }
-
     /// The postings of every requested term, in request order.
     pub fn postings(&self, request: &PostingsRequest, cancel: &CancelFlag) -> Result<PostingsResponse, LeafError> {
         if request.generation != 0 && request.generation != self.generation {
