@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_proto::v1::Faults;
 use fanout_root::config::HedgingConfig;
-use fanout_root::local::{LocalCluster, LocalOptions};
 
 /// How scenarios start their cluster.
 #[derive(Clone, Debug, clap::Args, serde::Serialize)]
@@ -72,6 +72,7 @@ impl BenchCluster {
         let options = LocalOptions {
             replicas: spec.replicas,
             hedging: spec.hedging.clone(),
+            leaf_fault_injection: true,
             leaf_faults: spec.faults,
             ..LocalOptions::default()
         };
@@ -191,6 +192,7 @@ fn spawn_leaf(bin: &Path, index: &Path, faults: Faults, shard: u32, port: u16) -
         shard.to_string(),
         "--listen".into(),
         format!("127.0.0.1:{port}"),
+        "--enable-fault-injection".into(),
     ];
     if faults.delay_fraction > 0.0 {
         args.extend(["--inject-delay".into(), format!("{}:{}us", faults.delay_fraction, faults.delay_us)]);

@@ -10,8 +10,8 @@ use fanout_bench::load::{LoadConfig, run_load};
 use fanout_bench::report::{Measurement, RunReport};
 use fanout_bench::schedule::Arrivals;
 use fanout_bench::target::{Target, open};
+use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::{BuildOptions, IndexSchema, build_index};
-use fanout_root::local::{LocalCluster, LocalOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loads_a_real_root_over_http_and_grpc() {

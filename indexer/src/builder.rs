@@ -201,7 +201,7 @@ fn previous_generation(output: &Path) -> Result<u64, IndexerError> {
         return Ok(0);
     }
     if output.join(MANIFEST_FILE).exists() {
-        return Manifest::read(output).map(|manifest| manifest.generation);
+        return Ok(Manifest::read(output)?.generation);
     }
     let empty = std::fs::read_dir(output).map_err(io_error(format!("reading {}", output.display())))?.next().is_none();
     if empty {

@@ -34,6 +34,9 @@ pub enum IndexerError {
     /// The build options make no sense.
     #[error("invalid option: {0}")]
     Options(String),
+    /// A shared contract (schema file, manifest) is invalid.
+    #[error(transparent)]
+    Contract(#[from] fanout_contracts::ContractError),
     /// tantivy failed.
     #[error("tantivy: {0}")]
     Tantivy(#[from] tantivy::TantivyError),

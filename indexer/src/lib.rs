@@ -2,15 +2,12 @@
 //! the sharding function, and builds the shards' tantivy indexes.
 //!
 //! # Layout
-//! - [`schema`]: schema files (TOML) and the tantivy schema built from them.
+//! - [`schema`], [`manifest`], [`sharding`], [`term_layout`]: the contracts the indexer
+//!   shares with the leaf and the root, re-exported from `fanout-contracts`.
 //! - [`document`]: one JSON line to one tantivy document, with typed-field checks.
-//! - [`sharding`]: `jump_consistent_hash(xxh3_64(id))`, pinned by golden values.
 //! - [`source`]: dataset files (plain, gzip, zstd) read line by line.
-//! - [`manifest`]: `fanout.json`, the description of a built index.
 //! - [`pipeline`]: read, parse and check lines in parallel, in input order.
 //! - [`builder`]: the parallel shard builder and its summary.
-//! - [`term_layout`]: the term-partitioned layout's contracts (ordinals, term sharding,
-//!   the postings and store schemas, the statistics in `fanout.json`).
 //! - [`term_builder`]: builds term-partitioned shards.
 //! - [`atomic`]: replacing an index directory in one step.
 //! - [`progress`]: the terminal progress bar.
@@ -22,17 +19,13 @@ pub mod builder;
 pub mod demo;
 pub mod document;
 pub mod error;
-pub mod manifest;
 pub mod pipeline;
 pub mod progress;
-pub mod schema;
-pub mod sharding;
 pub mod source;
 pub mod term_builder;
-pub mod term_layout;
+
+pub use fanout_contracts::{manifest, schema, sharding, term_layout};
 
 pub use builder::{BuildOptions, BuildSummary, build_index};
 pub use error::{IndexerError, LineError};
-pub use manifest::{Layout, Manifest};
-pub use schema::{FieldKind, IndexSchema, SchemaFile};
-pub use sharding::shard_for_id;
+pub use fanout_contracts::{FieldKind, IndexSchema, Layout, Manifest, SchemaFile, shard_for_id};

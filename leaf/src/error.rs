@@ -2,6 +2,9 @@
 
 use tonic::Status;
 
+/// The metadata key of a generation mismatch's served generation.
+pub const GENERATION_METADATA: &str = "fanout-generation";
+
 /// Everything a leaf request or start-up can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum LeafError {
@@ -11,6 +14,15 @@ pub enum LeafError {
     /// The request names something this shard does not have.
     #[error("{0}")]
     NotFound(String),
+    /// The request names an index generation this shard does not serve (the root
+    /// asks another replica, or gathers fresh statistics).
+    #[error("the root expects generation {requested} but this shard serves generation {served}")]
+    GenerationMismatch {
+        /// The generation the request named.
+        requested: u64,
+        /// The generation this shard serves.
+        served: u64,
+    },
     /// The search pool's queue is full.
     #[error("search queue is full ({0} searches waiting)")]
     Overloaded(usize),
@@ -26,11 +38,20 @@ pub enum LeafError {
     /// tantivy failed.
     #[error("tantivy: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
+    /// Reading the index failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A bug or an unexpected failure (an answer that cannot be encoded, say).
+    #[error("{0}")]
+    Internal(String),
 }
 
-impl From<std::io::Error> for LeafError {
-    fn from(error: std::io::Error) -> LeafError {
-        LeafError::Tantivy(error.into())
+impl From<fanout_contracts::ContractError> for LeafError {
+    fn from(error: fanout_contracts::ContractError) -> LeafError {
+        match error {
+            fanout_contracts::ContractError::InvalidRequest(message) => LeafError::InvalidArgument(message),
+            other => LeafError::Open(other.to_string()),
+        }
     }
 }
 
@@ -38,12 +59,19 @@ impl From<LeafError> for Status {
     fn from(error: LeafError) -> Status {
         let message = error.to_string();
         match error {
+            LeafError::GenerationMismatch { served, .. } => {
+                let mut status = Status::failed_precondition(message);
+                status.metadata_mut().insert(GENERATION_METADATA, served.into());
+                status
+            }
             LeafError::InvalidArgument(_) => Status::invalid_argument(message),
             LeafError::NotFound(_) => Status::not_found(message),
             LeafError::Overloaded(_) => Status::resource_exhausted(message),
             LeafError::Cancelled => Status::cancelled(message),
             LeafError::Injected => Status::unavailable(message),
-            LeafError::Open(_) | LeafError::Tantivy(_) => Status::internal(message),
+            LeafError::Open(_) | LeafError::Tantivy(_) | LeafError::Io(_) | LeafError::Internal(_) => {
+                Status::internal(message)
+            }
         }
     }
 }

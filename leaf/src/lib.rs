@@ -15,17 +15,14 @@
 //! - [`snippets`]: highlighted fragments weighted with global statistics.
 //! - [`statistics`]: global BM25 statistics received from the root.
 //! - [`faults`]: fault injection for tests and benchmarks (off by default).
-//! - [`filters`]: term, terms and range filters ANDed with the text query.
 //! - [`ranking`]: relevance or field order as one key, and search_after cursors.
 //! - [`pool`]: the bounded thread pool all tantivy work runs on.
 //! - [`cancel`]: cancel flags and the collector that honours them between segments.
-//! - [`telemetry`]: the process's Prometheus recorder.
 //! - [`error`]: the crate's error type and its gRPC status mapping.
 
 pub mod cancel;
 pub mod error;
 pub mod faults;
-pub mod filters;
 pub mod pool;
 pub mod postings;
 pub mod ranking;
@@ -34,7 +31,6 @@ pub mod service;
 pub mod shard;
 pub mod snippets;
 pub mod statistics;
-pub mod telemetry;
 
 pub use error::LeafError;
 pub use server::{Leaf, LeafConfig};

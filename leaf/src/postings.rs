@@ -7,8 +7,9 @@
 
 use std::path::Path;
 
-use fanout_indexer::term_layout::{ORDINAL_FIELD, PostingsSchema, TermStatistics, shard_for_term};
-use fanout_indexer::{IndexSchema, Manifest};
+use fanout_contracts::limits::MAX_TERMS;
+use fanout_contracts::term_layout::{ORDINAL_FIELD, PostingsSchema, TermStatistics, shard_for_term};
+use fanout_contracts::{IndexSchema, Manifest};
 use fanout_proto::v1::{PostingsRequest, PostingsResponse, TermKey, TermPostings};
 use tantivy::columnar::Column;
 use tantivy::fieldnorm::FieldNormReader;
@@ -19,9 +20,6 @@ use tantivy::{DocSet as _, Index, IndexReader, ReloadPolicy, Searcher, TERMINATE
 
 use crate::cancel::CancelFlag;
 use crate::error::LeafError;
-
-/// The most terms one postings request may carry.
-pub const MAX_TERMS: usize = 1024;
 
 /// A term shard's postings index, opened for serving.
 pub struct PostingsIndex {
@@ -63,12 +61,6 @@ impl PostingsIndex {
 
     /// The postings of every requested term, in request order.
     pub fn postings(&self, request: &PostingsRequest, cancel: &CancelFlag) -> Result<PostingsResponse, LeafError> {
-        if request.generation != 0 && request.generation != self.generation {
-            return Err(LeafError::InvalidArgument(format!(
-                "the root expects generation {} but this shard serves generation {}",
-                request.generation, self.generation
-            )));
-        }
         if request.terms.len() > MAX_TERMS {
             return Err(LeafError::InvalidArgument(format!(
                 "a postings request may carry at most {MAX_TERMS} terms, got {}",
@@ -78,7 +70,7 @@ impl PostingsIndex {
         let searcher = self.reader.searcher();
         let postings =
             request.terms.iter().map(|key| self.term_postings(&searcher, key, cancel)).collect::<Result<_, _>>()?;
-        Ok(PostingsResponse { postings, generation: self.generation })
+        Ok(PostingsResponse { postings, generation: self.generation, identity: None })
     }
 
     fn term_postings(

@@ -1,12 +1,13 @@
 //! Ranking: what orders hits (relevance, or a numeric or date fast field, ascending or
 //! descending) as one `u64` key where bigger is better, so that the root merges every
-//! order the same way: key descending, then shard, segment and document ascending. A
-//! `search_after` cursor is a position in that total order.
+//! order the same way: the total order of [`Position`], which `search_after` cursors
+//! are positions in.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use fanout_indexer::{FieldKind, IndexSchema};
+use fanout_contracts::position::{Position, directed, f64_key, i64_key, score_key};
+use fanout_contracts::{FieldKind, IndexSchema};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader};
@@ -29,61 +30,15 @@ pub enum KeySource {
     },
 }
 
-/// A position in the total order: hits strictly after it come next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    /// The last hit's key.
-    pub key: u64,
-    /// Its shard.
-    pub shard: u32,
-    /// Its segment.
-    pub segment_ord: u32,
-    /// Its document.
-    pub doc_id: u32,
-}
-
-impl Cursor {
-    /// Whether a hit comes after the cursor.
-    pub fn allows(&self, key: u64, shard: u32, segment_ord: u32, doc_id: u32) -> bool {
-        key < self.key
-            || (key == self.key && (shard, segment_ord, doc_id) > (self.shard, self.segment_ord, self.doc_id))
-    }
-}
-
 /// One ranked hit of a shard.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RankedHit {
-    /// The ranking key (bigger is better).
-    pub key: u64,
+    /// Its place in the total order (key, shard, segment, document).
+    pub position: Position,
     /// BM25 score (0 when the order does not need scores).
     pub score: Score,
     /// The sort field's value, for display.
     pub sort_value: Option<f64>,
-    /// Segment.
-    pub segment_ord: u32,
-    /// Document.
-    pub doc_id: u32,
-}
-
-impl RankedHit {
-    fn better(&self, other: &RankedHit) -> Ordering {
-        self.key.cmp(&other.key).then(other.segment_ord.cmp(&self.segment_ord)).then(other.doc_id.cmp(&self.doc_id))
-    }
-}
-
-/// The key of a relevance score: the order of `f32` as an order of `u64`.
-pub fn score_key(score: Score) -> u64 {
-    let bits = score.to_bits();
-    u64::from(if bits & 0x8000_0000 != 0 { !bits } else { bits | 0x8000_0000 })
-}
-
-fn i64_key(value: i64) -> u64 {
-    (value as u64) ^ (1 << 63)
-}
-
-fn f64_key(value: f64) -> u64 {
-    let bits = value.to_bits();
-    if bits & (1 << 63) != 0 { !bits } else { bits | (1 << 63) }
 }
 
 /// Validates a sort request against the schema: "" or "_score" is relevance.
@@ -111,7 +66,7 @@ pub struct Ranking {
     /// What orders hits.
     pub source: KeySource,
     /// Only hits after this position.
-    pub after: Option<Cursor>,
+    pub after: Option<Position>,
     /// This shard's number (part of the order).
     pub shard: u32,
     /// How many hits to keep.
@@ -129,7 +84,7 @@ enum Values {
 /// The per-segment half of [`Ranking`].
 pub struct RankingSegment {
     values: Values,
-    after: Option<Cursor>,
+    after: Option<Position>,
     shard: u32,
     segment_ord: u32,
     limit: usize,
@@ -152,7 +107,7 @@ impl PartialOrd for Worst {
 }
 impl Ord for Worst {
     fn cmp(&self, other: &Self) -> Ordering {
-        other.0.better(&self.0)
+        self.0.position.cmp(&other.0.position)
     }
 }
 
@@ -193,14 +148,10 @@ impl Collector for Ranking {
 
     fn merge_fruits(&self, segments: Vec<Vec<RankedHit>>) -> tantivy::Result<Vec<RankedHit>> {
         let mut hits: Vec<RankedHit> = segments.into_iter().flatten().collect();
-        hits.sort_by(|a, b| b.better(a));
+        hits.sort_by_key(|hit| hit.position);
         hits.truncate(self.limit);
         Ok(hits)
     }
-}
-
-fn directed(key: u64, descending: bool) -> u64 {
-    if descending { key } else { !key }
 }
 
 impl SegmentCollector for RankingSegment {
@@ -224,16 +175,17 @@ impl SegmentCollector for RankingSegment {
                 (directed(i64_key(micros), *descending), Some(micros as f64 / 1e6))
             }),
         };
+        let position = Position { key, shard: self.shard, segment_ord: self.segment_ord, doc_id: doc };
         if let Some(after) = &self.after
-            && !after.allows(key, self.shard, self.segment_ord, doc)
+            && !position.is_after(after)
         {
             return;
         }
-        let hit = RankedHit { key, score, sort_value, segment_ord: self.segment_ord, doc_id: doc };
+        let hit = RankedHit { position, score, sort_value };
         if self.heap.len() < self.limit {
             self.heap.push(Worst(hit));
         } else if let Some(worst) = self.heap.peek()
-            && hit.better(&worst.0) == Ordering::Greater
+            && hit.position < worst.0.position
         {
             self.heap.pop();
             self.heap.push(Worst(hit));
@@ -242,33 +194,5 @@ impl SegmentCollector for RankingSegment {
 
     fn harvest(self) -> Vec<RankedHit> {
         self.heap.into_iter().map(|worst| worst.0).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_keep_the_order_of_their_values() {
-        let scores = [-3.5f32, -0.0, 0.0, 0.5, 1.0, 7.25];
-        assert!(scores.windows(2).all(|w| score_key(w[0]) <= score_key(w[1])));
-        let ints = [i64::MIN, -5, 0, 3, i64::MAX];
-        assert!(ints.windows(2).all(|w| i64_key(w[0]) < i64_key(w[1])));
-        let floats = [-1e9, -2.5, 0.0, 1e-3, 3e8];
-        assert!(floats.windows(2).all(|w| f64_key(w[0]) < f64_key(w[1])));
-        assert!(directed(5, false) > directed(6, false), "ascending inverts the key");
-    }
-
-    #[test]
-    fn a_cursor_admits_only_what_comes_after_it() {
-        let cursor = Cursor { key: 100, shard: 1, segment_ord: 0, doc_id: 5 };
-        assert!(cursor.allows(99, 0, 0, 0), "a lower key");
-        assert!(!cursor.allows(101, 3, 0, 0), "a higher key came before");
-        assert!(cursor.allows(100, 1, 0, 6) && cursor.allows(100, 2, 0, 0), "equal key, later position");
-        assert!(
-            !cursor.allows(100, 1, 0, 5) && !cursor.allows(100, 0, 9, 9),
-            "the cursor itself and earlier positions"
-        );
     }
 }

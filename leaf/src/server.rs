@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
+use fanout_contracts::telemetry;
 use fanout_proto::FILE_DESCRIPTOR_SET;
 use fanout_proto::v1::Faults;
 use fanout_proto::v1::leaf_admin_server::LeafAdminServer;
@@ -19,7 +20,6 @@ use crate::faults::FaultInjector;
 use crate::pool::SearchPool;
 use crate::service::{LeafAdminService, LeafService};
 use crate::shard::Shard;
-use crate::telemetry;
 
 /// What a leaf serves and how.
 #[derive(Clone, Debug)]
@@ -32,7 +32,11 @@ pub struct LeafConfig {
     pub threads: usize,
     /// Searches that may wait for a thread before new ones are refused.
     pub max_queue: usize,
-    /// Faults to inject from the start (tests and benchmarks only).
+    /// Whether faults may be injected at all (`LeafAdmin` and the `--inject-*` flags);
+    /// off by default, so that no one who reaches a production leaf can slow it down.
+    pub fault_injection: bool,
+    /// Faults to inject from the start (tests and benchmarks only; needs
+    /// `fault_injection`).
     pub faults: Faults,
 }
 
@@ -44,8 +48,14 @@ impl LeafConfig {
             shard,
             threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             max_queue: 256,
+            fault_injection: false,
             faults: Faults::default(),
         }
+    }
+
+    /// The same configuration with fault injection enabled and `faults` injected.
+    pub fn with_faults(self, faults: Faults) -> LeafConfig {
+        LeafConfig { fault_injection: true, faults, ..self }
     }
 }
 
@@ -60,9 +70,16 @@ impl Leaf {
     pub fn open(config: &LeafConfig) -> Result<Leaf, LeafError> {
         let shard = Arc::new(Shard::open(&config.index_dir, config.shard)?);
         let pool = Arc::new(SearchPool::new(config.threads, config.max_queue, config.shard));
+        if !config.fault_injection && config.faults != Faults::default() {
+            return Err(LeafError::InvalidArgument(
+                "injecting faults needs fault injection enabled (--enable-fault-injection)".into(),
+            ));
+        }
         let faults = Arc::new(FaultInjector::new(config.faults)?);
-        telemetry::prometheus();
-        Ok(Leaf { service: LeafService::new(shard, pool, faults.clone()), admin: LeafAdminService::new(faults) })
+        telemetry::install();
+        telemetry::register_leaf_shard(config.shard);
+        let admin = LeafAdminService::new(config.fault_injection.then(|| faults.clone()));
+        Ok(Leaf { service: LeafService::new(shard, pool, faults), admin })
     }
 
     /// Serves until `shutdown` completes; in-flight requests then finish before this

@@ -35,40 +35,50 @@ impl LeafService {
         let outcome = match result {
             Ok(_) => "ok",
             Err(LeafError::InvalidArgument(_)) => "invalid_argument",
+            Err(LeafError::GenerationMismatch { .. }) => "generation_mismatch",
             Err(LeafError::NotFound(_)) => "not_found",
             Err(LeafError::Overloaded(_)) => "overloaded",
             Err(LeafError::Cancelled) => "cancelled",
             Err(LeafError::Injected) => "injected",
-            Err(LeafError::Open(_) | LeafError::Tantivy(_)) => "internal",
+            Err(LeafError::Open(_) | LeafError::Tantivy(_) | LeafError::Io(_) | LeafError::Internal(_)) => "internal",
         };
         metrics::counter!("fanout_leaf_requests_total", "shard" => self.shard.shard_id().to_string(), "rpc" => rpc, "outcome" => outcome)
             .increment(1);
     }
 }
 
-/// Serves `fanout.v1.LeafAdmin`: fault injection for tests and benchmarks.
+/// Serves `fanout.v1.LeafAdmin`: fault injection for tests and benchmarks, only on a
+/// leaf started with fault injection enabled; otherwise every call is PERMISSION_DENIED.
 #[derive(Clone)]
 pub struct LeafAdminService {
-    faults: Arc<FaultInjector>,
+    faults: Option<Arc<FaultInjector>>,
 }
 
 impl LeafAdminService {
-    /// An admin service changing `faults`.
-    pub fn new(faults: Arc<FaultInjector>) -> LeafAdminService {
+    /// An admin service changing `faults`, or refusing every call when None.
+    pub fn new(faults: Option<Arc<FaultInjector>>) -> LeafAdminService {
         LeafAdminService { faults }
+    }
+
+    fn faults(&self) -> Result<&FaultInjector, Status> {
+        self.faults.as_deref().ok_or_else(|| {
+            Status::permission_denied(
+                "fault injection is disabled on this leaf (start it with --enable-fault-injection)",
+            )
+        })
     }
 }
 
 #[tonic::async_trait]
 impl LeafAdmin for LeafAdminService {
     async fn set_faults(&self, request: Request<Faults>) -> Result<Response<Faults>, Status> {
-        let faults = self.faults.set(request.into_inner())?;
+        let faults = self.faults()?.set(request.into_inner())?;
         tracing::warn!(?faults, "fault injection changed");
         Ok(Response::new(faults))
     }
 
     async fn get_faults(&self, _: Request<GetFaultsRequest>) -> Result<Response<Faults>, Status> {
-        Ok(Response::new(self.faults.get()))
+        Ok(Response::new(self.faults()?.get()))
     }
 }
 
@@ -94,9 +104,9 @@ impl Leaf for LeafService {
     }
 
     async fn stats(&self, request: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
-        let query = request.into_inner().query;
+        let request = request.into_inner();
         let shard = self.shard.clone();
-        let result = self.pool.run("stats", move |_| shard.stats(&query)).await;
+        let result = self.pool.run("stats", move |_| shard.stats(&request)).await;
         self.count("stats", &result);
         Ok(Response::new(result?))
     }

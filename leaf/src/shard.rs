@@ -3,15 +3,19 @@
 
 use std::path::Path;
 
-use fanout_indexer::manifest::shard_dir;
-use fanout_indexer::term_layout::{POSTINGS_DIR, STORE_DIR, store_schema};
-use fanout_indexer::{FieldKind, IndexSchema, Layout, Manifest};
+use fanout_contracts::aggregations::{check_aggregated_fields, parse_aggregations};
+use fanout_contracts::filters::{parse_filters, with_filters};
+use fanout_contracts::limits::MAX_WINDOW;
+use fanout_contracts::manifest::shard_dir;
+use fanout_contracts::schema::FieldSpec;
+use fanout_contracts::term_layout::{POSTINGS_DIR, STORE_DIR, store_schema};
+use fanout_contracts::{FieldKind, IndexSchema, Layout, Manifest, Position};
 use fanout_proto::v1::{
     DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse, InfoResponse,
-    LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ScoredDoc, StatsResponse,
+    LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ScoredDoc, ShardIdentity, StatsRequest,
+    StatsResponse,
 };
 use serde_json::{Map, Value as Json};
-use tantivy::aggregation::agg_req::{Aggregations, get_fast_field_names};
 use tantivy::aggregation::{AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector};
 use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{Query, QueryParser, TermQuery};
@@ -21,14 +25,10 @@ use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDoc
 
 use crate::cancel::{CancelFlag, CancellableCollector, is_cancellation};
 use crate::error::LeafError;
-use crate::filters::{parse_filters, with_filters};
 use crate::postings::PostingsIndex;
-use crate::ranking::{Cursor, Ranking, key_source};
+use crate::ranking::{Ranking, key_source};
 use crate::snippets::Highlighter;
 use crate::statistics::{GlobalStatistics, local_statistics};
-
-/// The most hits one search may ask for (offset + limit).
-pub const MAX_HITS: u32 = 10_000;
 
 /// A shard opened for serving.
 pub struct Shard {
@@ -124,7 +124,11 @@ impl Shard {
     /// Term layout: the postings of the requested terms, each with its BM25 contribution.
     pub fn postings(&self, request: &PostingsRequest, cancel: &CancelFlag) -> Result<PostingsResponse, LeafError> {
         match &self.term {
-            Some((postings, _)) => postings.postings(request, cancel),
+            Some((postings, _)) => {
+                self.check_generation(request.generation)?;
+                let response = postings.postings(request, cancel)?;
+                Ok(PostingsResponse { identity: Some(self.identity()), ..response })
+            }
             None => Err(LeafError::InvalidArgument(format!(
                 "shard {} is document-partitioned: it answers Stats and Search, not Postings",
                 self.shard_id
@@ -133,20 +137,25 @@ impl Shard {
     }
 
     /// This shard's share of the BM25 statistics of a query.
-    pub fn stats(&self, query: &str) -> Result<StatsResponse, LeafError> {
+    pub fn stats(&self, request: &StatsRequest) -> Result<StatsResponse, LeafError> {
         self.require_document_layout("Stats")?;
+        self.check_generation(request.generation)?;
+        let query = &request.query;
         let query = self.parse_query(query)?;
         let share = local_statistics(&self.searcher(), query.as_ref(), &self.text_fields)?;
-        Ok(StatsResponse { generation: self.manifest.generation, ..share })
+        Ok(StatsResponse { generation: self.manifest.generation, identity: Some(self.identity()), ..share })
     }
 
     /// The top `offset + limit` hits of a query (the first `offset` skipped) and the
     /// number of matching documents, scored with the request's global statistics.
     pub fn search(&self, request: &LeafSearchRequest, cancel: &CancelFlag) -> Result<LeafSearchResponse, LeafError> {
         self.require_document_layout("Search")?;
+        self.check_generation(request.generation)?;
         let wanted = request.offset.saturating_add(request.limit);
-        if wanted > MAX_HITS {
-            return Err(LeafError::InvalidArgument(format!("offset + limit must be at most {MAX_HITS}, got {wanted}")));
+        if wanted > MAX_WINDOW {
+            return Err(LeafError::InvalidArgument(format!(
+                "offset + limit must be at most {MAX_WINDOW}, got {wanted}"
+            )));
         }
         let query =
             with_filters(self.parse_query(&request.query)?, &parse_filters(&request.filters_json)?, &self.schema)?;
@@ -154,13 +163,12 @@ impl Shard {
         let statistics = request.stats.as_ref().map(|stats| GlobalStatistics::decode(stats, &searcher)).transpose()?;
         let statistics = statistics.as_ref();
         let source = key_source(&self.schema, &request.sort_field, request.ascending)?;
-        let after =
-            request.after.map(|c| Cursor { key: c.key, shard: c.shard, segment_ord: c.segment_ord, doc_id: c.doc_id });
+        let after = request.after.map(Position::from);
         let limit = request.offset as usize + request.limit as usize;
         let top = (request.limit > 0).then_some(Ranking { source, after, shard: self.shard_id, limit });
         let aggregations = parse_aggregations(&request.aggs_json)?;
         if let Some(aggregations) = &aggregations {
-            self.check_aggregated_fields(aggregations)?;
+            check_aggregated_fields(aggregations, &self.schema)?;
         }
         let aggregations = aggregations.map(|aggregations| {
             let context = AggContextParams::new(AggregationLimitsGuard::default(), self.index.tokenizers().clone());
@@ -174,52 +182,28 @@ impl Shard {
             .skip(request.offset as usize)
             .map(|hit| ScoredDoc {
                 score: hit.score,
-                address: Some(WireAddress { segment_ord: hit.segment_ord, doc_id: hit.doc_id }),
-                key: hit.key,
+                address: Some(WireAddress { segment_ord: hit.position.segment_ord, doc_id: hit.position.doc_id }),
+                key: hit.position.key,
                 sort_value: hit.sort_value,
             })
             .collect();
         let intermediate_aggs = aggregations
             .map(|intermediate| postcard::to_allocvec(&intermediate))
             .transpose()
-            .map_err(|err| LeafError::InvalidArgument(format!("cannot encode aggregation results: {err}")))?
+            .map_err(|err| LeafError::Internal(format!("cannot encode aggregation results: {err}")))?
             .unwrap_or_default();
         Ok(LeafSearchResponse {
             hits,
             total_hits: total_hits as u64,
             generation: self.manifest.generation,
             intermediate_aggs,
+            identity: Some(self.identity()),
         })
-    }
-
-    /// Refuses aggregations over fields that do not exist or are not fast (tantivy would
-    /// answer them with empty buckets, hiding the mistake).
-    fn check_aggregated_fields(&self, aggregations: &Aggregations) -> Result<(), LeafError> {
-        let mut names: Vec<String> = get_fast_field_names(aggregations).into_iter().collect();
-        names.sort();
-        for name in names {
-            let fast = name == self.schema.id_field_name()
-                || self.schema.fields.iter().any(|(spec, _)| spec.name == name && spec.kind != FieldKind::Text);
-            if !fast {
-                let known = self.schema.fields.iter().any(|(spec, _)| spec.name == name);
-                return Err(LeafError::InvalidArgument(if known {
-                    format!("cannot aggregate on text field `{name}`: use a keyword, numeric, date or bool field")
-                } else {
-                    format!("cannot aggregate on unknown field `{name}`")
-                }));
-            }
-        }
-        Ok(())
     }
 
     /// The id and requested stored fields of documents found by an earlier search.
     pub fn fetch(&self, request: &FetchRequest, cancel: &CancelFlag) -> Result<FetchResponse, LeafError> {
-        if request.generation != 0 && request.generation != self.manifest.generation {
-            return Err(LeafError::InvalidArgument(format!(
-                "the addresses are from generation {} but this shard serves generation {}",
-                request.generation, self.manifest.generation
-            )));
-        }
+        self.check_generation(request.generation)?;
         let fields = self.fields_to_return(&request.fields)?;
         let searcher = self.searcher();
         let highlighter = match &request.highlight {
@@ -258,7 +242,7 @@ impl Shard {
             }
             docs.push(fetched);
         }
-        Ok(FetchResponse { docs })
+        Ok(FetchResponse { docs, identity: Some(self.identity()) })
     }
 
     /// The document with this id, if this shard has it.
@@ -271,7 +255,7 @@ impl Shard {
             Some((_, address)) => Some(self.fetched_doc(&searcher.doc(*address)?, &fields)),
             None => None,
         };
-        Ok(GetResponse { doc })
+        Ok(GetResponse { doc, identity: Some(self.identity()) })
     }
 
     /// The id and the given stored fields of a document, as the wire carries them.
@@ -294,7 +278,7 @@ impl Shard {
     }
 
     fn fields_to_return(&self, names: &[String]) -> Result<Vec<(String, Field, FieldKind)>, LeafError> {
-        let stored = |spec: &fanout_indexer::schema::FieldSpec| spec.stored;
+        let stored = |spec: &FieldSpec| spec.stored;
         if names.is_empty() {
             return Ok(self
                 .schema
@@ -342,6 +326,25 @@ impl Shard {
         Err(LeafError::NotFound(format!("no document with ordinal {ordinal} in shard {}", self.shard_id)))
     }
 
+    /// What this shard is, as every answer carries it.
+    pub fn identity(&self) -> ShardIdentity {
+        ShardIdentity {
+            index_name: self.manifest.index_name.clone(),
+            shard_id: self.shard_id,
+            shard_count: self.manifest.shard_count,
+            generation: self.manifest.generation,
+        }
+    }
+
+    /// Refuses a request pinned to another generation (0 pins none).
+    pub fn check_generation(&self, requested: u64) -> Result<(), LeafError> {
+        let served = self.manifest.generation;
+        if requested != 0 && requested != served {
+            return Err(LeafError::GenerationMismatch { requested, served });
+        }
+        Ok(())
+    }
+
     /// What this shard is.
     pub fn info(&self) -> InfoResponse {
         InfoResponse {
@@ -376,16 +379,6 @@ fn collect<C: Collector>(
         | TantivyError::SchemaError(_) => LeafError::InvalidArgument(err.to_string()),
         err => err.into(),
     })
-}
-
-/// Parses an aggregation request (Elasticsearch syntax); None for "".
-pub fn parse_aggregations(json: &str) -> Result<Option<Aggregations>, LeafError> {
-    if json.trim().is_empty() {
-        return Ok(None);
-    }
-    serde_json::from_str(json)
-        .map(Some)
-        .map_err(|err| LeafError::InvalidArgument(format!("invalid aggregations: {err}")))
 }
 
 fn to_json<'a>(value: impl tantivy::schema::Value<'a>, kind: FieldKind) -> Option<Json> {

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use fanout_indexer::{FieldKind, IndexSchema};
+use fanout_contracts::{FieldKind, IndexSchema};
 use fanout_proto::v1::Highlight;
 use tantivy::query::Query;
 use tantivy::schema::Field;
@@ -12,7 +12,7 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, Searcher, TantivyDocument, Term};
 
 use crate::error::LeafError;
-use crate::statistics::decode_term;
+use fanout_contracts::terms::decode_term;
 
 /// Default length of a fragment, in characters.
 pub const DEFAULT_MAX_CHARS: usize = 150;

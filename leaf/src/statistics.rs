@@ -8,6 +8,8 @@ use tantivy::query::{Bm25StatisticsProvider, Query};
 use tantivy::schema::Field;
 use tantivy::{Searcher, Term};
 
+use fanout_contracts::terms::{decode_term, encode_term};
+
 use crate::error::LeafError;
 
 /// Statistics received from the root, backed by the local searcher for anything the
@@ -76,15 +78,5 @@ pub fn local_statistics(
     for term in terms {
         doc_freqs.push(TermDocFreq { doc_freq: searcher.doc_freq(&term)?, term: encode_term(&term) });
     }
-    Ok(StatsResponse { total_num_docs, total_num_tokens, doc_freqs, generation: 0 })
-}
-
-/// Encodes a term for the wire (postcard over tantivy's serde form).
-pub fn encode_term(term: &Term) -> Vec<u8> {
-    postcard::to_allocvec(term).expect("a term always serializes")
-}
-
-/// Decodes a term encoded by [`encode_term`].
-pub fn decode_term(bytes: &[u8]) -> Result<Term, LeafError> {
-    postcard::from_bytes(bytes).map_err(|err| LeafError::InvalidArgument(format!("invalid term in statistics: {err}")))
+    Ok(StatsResponse { total_num_docs, total_num_tokens, doc_freqs, generation: 0, identity: None })
 }

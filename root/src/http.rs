@@ -28,7 +28,7 @@ pub fn router(searcher: Arc<RootSearcher>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/docs/{id}", get(get_document))
         .route("/api/v1/cluster", get(cluster))
-        .route("/metrics", get(|| async { fanout_leaf::telemetry::render() }))
+        .route("/metrics", get(|| async { fanout_contracts::telemetry::render() }))
         .with_state(searcher)
 }
 

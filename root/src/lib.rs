@@ -9,7 +9,6 @@
 //! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`).
 //! - [`grpc`]: the `fanout.v1.Root` service.
 //! - [`server`]: serving both APIs until shutdown.
-//! - [`local`]: `fanout local`, a whole cluster on loopback in one process.
 //! - [`error`]: the crate's error type and its HTTP and gRPC mappings.
 
 pub mod cluster;
@@ -17,7 +16,6 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod http;
-pub mod local;
 pub mod search;
 pub mod server;
 

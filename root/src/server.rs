@@ -25,6 +25,8 @@ impl RootServerHandle {
     /// Validates the cluster file and prepares (lazy) connections to every replica.
     pub fn new(config: &ClusterConfig) -> Result<RootServerHandle, RootError> {
         config.validate()?;
+        fanout_contracts::telemetry::install();
+        fanout_contracts::telemetry::register_root();
         let cluster = Arc::new(Cluster::new(config)?);
         Ok(RootServerHandle { searcher: Arc::new(RootSearcher::new(cluster, config.timeout_ms)) })
     }

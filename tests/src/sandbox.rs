@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::{BuildOptions, IndexSchema, Layout, build_index};
 use fanout_proto::v1::root_client::RootClient;
-use fanout_root::local::{LocalCluster, LocalOptions};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -125,7 +125,12 @@ impl SandboxBuilder {
             .await
             .expect("the build does not panic")
             .expect("the index builds");
-        let options = LocalOptions { replicas: self.replicas, leaf_threads: 2, ..LocalOptions::default() };
+        let options = LocalOptions {
+            replicas: self.replicas,
+            leaf_threads: 2,
+            leaf_fault_injection: true,
+            ..LocalOptions::default()
+        };
         let cluster = LocalCluster::start(&index_dir, &options).await.expect("the cluster starts");
         Sandbox { dir, index_dir, schema, cluster, http: reqwest::Client::new() }
     }

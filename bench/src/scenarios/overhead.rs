@@ -13,12 +13,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::IndexSchema;
 use fanout_indexer::manifest::shard_dir;
 use fanout_leaf::Shard;
 use fanout_leaf::cancel::CancelFlag;
-use fanout_proto::v1::{DocAddress, FetchRequest, LeafSearchRequest};
-use fanout_root::local::{LocalCluster, LocalOptions};
+use fanout_proto::v1::{DocAddress, FetchRequest, LeafSearchRequest, StatsRequest};
 use fanout_root::search::merge::{ShardHit, merge_top_k, shard_list};
 use fanout_root::search::stats::sum_shares;
 use hdrhistogram::Histogram;
@@ -160,7 +160,11 @@ impl InProcessScatter {
 
     fn search(&self, query: &str) -> anyhow::Result<()> {
         let flag = CancelFlag::default();
-        let shares = self.shards.par_iter().map(|shard| shard.stats(query)).collect::<Result<Vec<_>, _>>()?;
+        let shares = self
+            .shards
+            .par_iter()
+            .map(|shard| shard.stats(&StatsRequest { query: query.to_string(), generation: 0 }))
+            .collect::<Result<Vec<_>, _>>()?;
         let request = LeafSearchRequest {
             query: query.to_string(),
             limit: self.limit,
@@ -175,9 +179,9 @@ impl InProcessScatter {
         let mut by_shard: HashMap<u32, Vec<DocAddress>> = HashMap::new();
         for hit in merge_top_k(&lists, 0, self.limit as usize) {
             by_shard
-                .entry(hit.shard)
+                .entry(hit.position.shard)
                 .or_default()
-                .push(DocAddress { segment_ord: hit.segment_ord, doc_id: hit.doc_id });
+                .push(DocAddress { segment_ord: hit.position.segment_ord, doc_id: hit.position.doc_id });
         }
         by_shard.into_par_iter().try_for_each(|(shard, addresses)| {
             self.shards[shard as usize].fetch(&FetchRequest { addresses, ..FetchRequest::default() }, &flag).map(|_| ())

@@ -1,7 +1,4 @@
-//! Why a shard gave no answer, which leaf errors another replica can fix, and requests
-//! that carry their deadline to the leaf.
-
-use std::time::Duration;
+//! Why a shard gave no answer, and which leaf errors another replica can fix.
 
 use tonic::{Code, Status};
 
@@ -12,6 +9,14 @@ pub enum ShardFailure {
     TimedOut,
     /// Every replica failed with an error another replica could have fixed.
     Unavailable(String),
+    /// No replica serves the generation the request is pinned to (a rollout is under way:
+    /// the root starts the search again on a generation every shard serves).
+    GenerationUnavailable {
+        /// The pinned generation.
+        generation: u64,
+        /// What the replicas said.
+        reason: String,
+    },
     /// A replica answered with an error no other replica can fix (a bad query, say).
     Rejected(Status),
 }
@@ -22,8 +27,16 @@ impl ShardFailure {
         match self {
             ShardFailure::TimedOut => "deadline exceeded".into(),
             ShardFailure::Unavailable(message) => message.clone(),
+            ShardFailure::GenerationUnavailable { generation, reason } => {
+                format!("no replica serves index generation {generation} ({reason})")
+            }
             ShardFailure::Rejected(status) => status.message().to_string(),
         }
+    }
+
+    /// Whether the shard missed the deadline (as opposed to failing).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ShardFailure::TimedOut)
     }
 }
 
@@ -33,9 +46,14 @@ pub fn is_retryable(code: Code) -> bool {
     matches!(code, Code::Unavailable | Code::Unknown | Code::ResourceExhausted | Code::Aborted | Code::Cancelled)
 }
 
-/// A request with the time left as its gRPC deadline, so the leaf can give up too.
-pub fn with_deadline<T>(message: T, left: Duration) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.set_timeout(left);
-    request
+/// The generation a leaf serves, when it refused a request pinned to another one.
+pub fn served_generation(status: &Status) -> Option<u64> {
+    if status.code() != Code::FailedPrecondition {
+        return None;
+    }
+    status.metadata().get(GENERATION_METADATA)?.to_str().ok()?.parse().ok()
 }
+
+/// The metadata key a leaf names its generation under when it refuses a request pinned
+/// to another one (the leaf's `LeafError::GenerationMismatch`).
+pub const GENERATION_METADATA: &str = "fanout-generation";

@@ -1,14 +1,17 @@
 //! The root's view of the cluster: one [`ReplicaSet`] per shard, the shared hedge
-//! budget, the health settings and the prober that watches replicas out of rotation.
+//! budget, the health settings, the prober that watches replicas out of rotation, and
+//! the index generation new searches are pinned to.
 //!
 //! # Layout
+//! - [`client`]: [`LeafClient`], the one way to call a leaf (gRPC or in process).
+//! - [`rpc`]: each leaf RPC as a type: how it is sent, pinned and identified.
 //! - [`replica_set`]: replica choice (power of two choices), hedging, failover.
 //! - [`replica`]: one replica's connection, latency estimates, counters and state.
 //! - [`prober`]: health checks after backoff, probation probes, latency-induced probation.
 //! - [`peak_ewma`]: the Peak-EWMA cost estimate.
 //! - [`latency_window`]: the rotating microsecond histogram hedge delays come from.
 //! - [`budget`]: the cap on hedges as a share of leaf requests.
-//! - [`failure`]: shard failures, retryable codes, deadlines on requests.
+//! - [`failure`]: shard failures and the leaf errors another replica can fix.
 //!
 //! tower's `balance::p2c` and `hedge` were the models. They are not used directly because
 //! a hedge must go to a *different* replica than the first attempt, must respect a budget
@@ -16,23 +19,28 @@
 //! (a dead replica fails fast and would look cheapest to a plain p2c over Peak-EWMA).
 
 pub mod budget;
+pub mod client;
 pub mod failure;
 pub mod latency_window;
 pub mod peak_ewma;
 pub mod prober;
 pub mod replica;
 pub mod replica_set;
+pub mod rpc;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fanout_proto::v1::{InfoRequest, InfoResponse};
+use fanout_proto::v1::InfoRequest;
 use serde::Serialize;
+use tokio::time::Instant;
 
-pub use failure::{ShardFailure, is_retryable, with_deadline};
+pub use client::LeafClient;
+pub use failure::{ShardFailure, is_retryable};
 pub use replica::ReplicaState;
-pub use replica_set::{Answer, Attempt, CallKind, ReplicaSet, ShardSnapshot};
+pub use replica_set::{Answer, Attempt, CallKind, ExpectedShard, ReplicaSet, ShardSnapshot};
+use rpc::Identified as _;
 
 use crate::config::{ClusterConfig, HealthConfig, HedgingConfig};
 use crate::error::RootError;
@@ -81,29 +89,104 @@ pub struct ClusterSnapshot {
 }
 
 impl Cluster {
-    /// Builds the cluster view of a validated cluster file.
+    /// Builds the cluster view of a validated cluster file: gRPC clients that connect
+    /// lazily to every replica.
     pub fn new(config: &ClusterConfig) -> Result<Cluster, RootError> {
+        let clients = config
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(shard, shard_config)| {
+                shard_config
+                    .replicas
+                    .iter()
+                    .map(|address| Ok((address.clone(), replica_set::grpc_client(shard as u32, address)?)))
+                    .collect::<Result<Vec<_>, RootError>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Cluster::with_clients(config, clients))
+    }
+
+    /// The cluster view of `config`'s index, hedging and health settings over the given
+    /// clients, one list of (name, client) per shard (in-process leaves, in tests).
+    pub fn with_clients(config: &ClusterConfig, clients: Vec<Vec<(String, LeafClient)>>) -> Cluster {
         let hedging = &config.hedging;
         let budget = Arc::new(HedgeBudget::new(
             hedging.budget_percent,
             hedging.min_per_sec,
             Duration::from_secs(hedging.window_secs),
         ));
-        let shards = config
-            .shards
-            .iter()
+        let shard_count = clients.len() as u32;
+        let shards = clients
+            .into_iter()
             .enumerate()
-            .map(|(shard, shard_config)| {
-                ReplicaSet::new(shard as u32, &shard_config.replicas, hedging, &config.health, budget.clone())
+            .map(|(shard, replicas)| {
+                let expected = ExpectedShard { index: config.index.clone(), shard: shard as u32, shard_count };
+                ReplicaSet::new(expected, replicas, hedging, &config.health, budget.clone())
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Cluster {
+            .collect();
+        Cluster {
             index: config.index.clone(),
             shards,
             hedging: hedging.clone(),
             health: config.health.clone(),
             response_bytes: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// The generation new searches are pinned to: the newest one that every shard has a
+    /// usable replica serving, as far as the root knows; None while some shard has no
+    /// usable replica of known generation. When no generation is served by every shard,
+    /// the newest one that most shards serve (the others then fail, honestly reported).
+    pub fn serving_generation(&self) -> Option<u64> {
+        let mut served: Vec<Vec<u64>> = Vec::with_capacity(self.shards.len());
+        for set in &self.shards {
+            let mut generations: Vec<u64> = set
+                .replicas()
+                .iter()
+                .filter(|replica| matches!(replica.state(), ReplicaState::Healthy | ReplicaState::Probation))
+                .map(|replica| replica.generation())
+                .filter(|generation| *generation != 0)
+                .collect();
+            if generations.is_empty() {
+                return None;
+            }
+            generations.sort_unstable();
+            generations.dedup();
+            served.push(generations);
+        }
+        let mut candidates: Vec<u64> = served.iter().flatten().copied().collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .map(|generation| (served.iter().filter(|shard| shard.contains(&generation)).count(), generation))
+            .max()
+            .map(|(_, generation)| generation)
+    }
+
+    /// Asks `Info` of every usable replica whose generation is not known yet (at start,
+    /// and after a replica comes back), within `deadline`; a replica that answers as
+    /// another shard or index is taken out of rotation.
+    pub async fn learn_generations(&self, deadline: Instant) {
+        let asks = self.shards.iter().flat_map(|set| {
+            set.replicas().iter().enumerate().filter_map(move |(index, replica)| {
+                let usable = matches!(replica.state(), ReplicaState::Healthy | ReplicaState::Probation);
+                (usable && replica.generation() == 0).then_some((set, index, replica))
+            })
+        });
+        let asks = asks.map(|(set, index, replica)| async move {
+            let left = deadline.saturating_duration_since(Instant::now()).min(LEARN_TIMEOUT);
+            if let Ok(info) = replica.client.info(InfoRequest {}, left).await
+                && let Some(identity) = info.identity()
+            {
+                match set.expected().mismatch(&identity) {
+                    Some(why) => set.misplaced(index, &why),
+                    None => replica.saw_generation(identity.generation),
+                }
+            }
+        });
+        futures::future::join_all(asks).await;
     }
 
     /// Every replica's state, latency, load and counters.
@@ -132,12 +215,15 @@ impl Cluster {
                 if replica.state() == ReplicaState::Ejected {
                     return Err(format!("{}: ejected", replica.address));
                 }
-                let mut client = replica.client.clone();
-                let answer = tokio::time::timeout(timeout, client.info(with_deadline(InfoRequest {}, timeout))).await;
-                match answer {
-                    Err(_) => Err(format!("{}: no answer within {timeout:?}", replica.address)),
-                    Ok(Err(status)) => Err(format!("{}: {}", replica.address, status.message())),
-                    Ok(Ok(info)) => self.check_info(set.shard(), &replica.address, &info.into_inner()),
+                if replica.state() == ReplicaState::Misplaced {
+                    return Err(format!("{}: misplaced", replica.address));
+                }
+                match replica.client.info(InfoRequest {}, timeout).await {
+                    Err(status) => Err(format!("{}: {}", replica.address, status.message())),
+                    Ok(info) => match info.identity().and_then(|identity| set.expected().mismatch(&identity)) {
+                        Some(why) => Err(format!("{}: {why}", replica.address)),
+                        None => Ok(()),
+                    },
                 }
             });
             let results = futures::future::join_all(probes).await;
@@ -147,19 +233,7 @@ impl Cluster {
         });
         futures::future::join_all(checks).await
     }
-
-    fn check_info(&self, shard: u32, address: &str, info: &InfoResponse) -> Result<(), String> {
-        if info.index_name != self.index {
-            return Err(format!("{address}: serves index {:?}, not {:?}", info.index_name, self.index));
-        }
-        if info.shard_id != shard || info.shard_count as usize != self.shards.len() {
-            return Err(format!(
-                "{address}: serves shard {} of {}, not shard {shard} of {}",
-                info.shard_id,
-                info.shard_count,
-                self.shards.len()
-            ));
-        }
-        Ok(())
-    }
 }
+
+/// How long learning a replica's generation may take.
+const LEARN_TIMEOUT: Duration = Duration::from_secs(1);

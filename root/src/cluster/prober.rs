@@ -1,5 +1,5 @@
-//! The background prober: health checks for ejected replicas once their backoff has
-//! passed; probe searches for replicas on probation and for healthy replicas that lost a
+//! The background prober: health checks (`Info`, which must name the right shard of the
+//! right index) for ejected and misplaced replicas once their backoff has passed; probe searches for replicas on probation and for healthy replicas that lost a
 //! hedge race without answering since (a gray failure answers no probe either); and
 //! latency-induced probation for replicas much slower than their peers (The Tail at
 //! Scale, "latency-induced probation").
@@ -7,17 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_proto::v1::LeafSearchRequest;
+use fanout_proto::v1::{InfoRequest, LeafSearchRequest};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 use super::Cluster;
-use super::failure::with_deadline;
 use super::replica::{INITIAL_LATENCY, Replica, ReplicaState};
 use super::replica_set::ReplicaSet;
+use super::rpc::Identified as _;
 
 /// A probe search: matches every document, returns none; it goes through the leaf's
 /// search pool, so it sees what searches see (queueing, slowness).
@@ -38,6 +35,7 @@ pub async fn run(cluster: Arc<Cluster>, mut stop: watch::Receiver<()>) {
         }
         let rounds = cluster.shards.iter().map(probe_shard);
         futures::future::join_all(rounds).await;
+        cluster.learn_generations(Instant::now() + interval).await;
     }
 }
 
@@ -69,20 +67,20 @@ async fn probe_shard(set: &ReplicaSet) {
                     None => set.start_probation(index, "lost a hedge race and did not answer a probe"),
                 },
                 ReplicaState::Healthy => {}
-                ReplicaState::Ejected if replica.due_for_health_check() => {
+                ReplicaState::Ejected | ReplicaState::Misplaced if replica.due_for_health_check() => {
                     let started = Instant::now();
-                    let mut health = HealthClient::new(replica.channel.clone());
-                    let request = with_deadline(HealthCheckRequest { service: String::new() }, timeout);
-                    let serving = tokio::time::timeout(timeout, health.check(request)).await;
-                    match serving {
-                        Ok(Ok(answer)) if answer.get_ref().status == ServingStatus::Serving as i32 => {
+                    let identity =
+                        replica.client.info(InfoRequest {}, timeout).await.ok().and_then(|info| info.identity());
+                    match identity {
+                        Some(identity) if set.expected().mismatch(&identity).is_none() => {
+                            replica.saw_generation(identity.generation);
                             replica.probe_succeeded(started.elapsed(), true, config, restart_at);
                             tracing::info!(shard = set.shard(), replica = %replica.address, "replica back in rotation");
                         }
                         _ => replica.probe_failed(config),
                     }
                 }
-                ReplicaState::Ejected => {}
+                ReplicaState::Ejected | ReplicaState::Misplaced => {}
                 ReplicaState::Probation => match probe_search(replica, timeout).await {
                     Some(latency) => {
                         let median = peer_median(set, Some(index));
@@ -106,15 +104,12 @@ async fn probe_shard(set: &ReplicaSet) {
 /// or took longer than `timeout`.
 async fn probe_search(replica: &Replica, timeout: Duration) -> Option<Duration> {
     let started = Instant::now();
-    let mut client = replica.client.clone();
-    let request = with_deadline(
-        LeafSearchRequest { query: PROBE_QUERY.into(), limit: 0, offset: 0, stats: None, ..Default::default() },
-        timeout,
-    );
+    let request =
+        LeafSearchRequest { query: PROBE_QUERY.into(), limit: 0, offset: 0, stats: None, ..Default::default() };
     let _in_flight = replica.begin(false);
-    match tokio::time::timeout(timeout, client.search(request)).await {
-        Ok(Ok(_)) => Some(started.elapsed()),
-        _ => None,
+    match replica.client.search(request, timeout).await {
+        Ok(_) => Some(started.elapsed()),
+        Err(_) => None,
     }
 }
 

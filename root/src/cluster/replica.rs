@@ -1,16 +1,17 @@
 //! One leaf serving a shard, as the root sees it: its connection, its latency estimates,
 //! its counters, and its place in the health state machine
-//! (healthy → ejected on failures, healthy → probation when slow; back after probes).
+//! (healthy → ejected on failures, healthy → probation when slow, any → misplaced when it
+//! answers as another shard or index; back after probes), and the index generation it
+//! was last seen serving.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use fanout_proto::v1::leaf_client::LeafClient;
 use serde::Serialize;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
+use super::client::LeafClient;
 use super::latency_window::LatencyWindow;
 use super::peak_ewma::PeakEwma;
 use crate::config::HealthConfig;
@@ -25,6 +26,9 @@ pub enum ReplicaState {
     Probation,
     /// Failing: no traffic until a health check after its backoff succeeds.
     Ejected,
+    /// Answered as another shard or index (a mis-deployment): never used until its `Info`
+    /// says it serves the right shard again.
+    Misplaced,
 }
 
 /// The starting latency estimate of a replica nothing is known about.
@@ -43,6 +47,8 @@ struct Health {
     latency: PeakEwma,
     /// Recent latencies, whose median decides probation: one outlier cannot move it.
     recent: LatencyWindow,
+    /// Why it is out of rotation, when it is (shown by the cluster view).
+    reason: Option<String>,
 }
 
 /// Monotonic counters, shown by `/api/v1/cluster`.
@@ -69,13 +75,13 @@ pub struct ReplicaCounters {
 pub struct Replica {
     /// The leaf's `host:port`.
     pub address: String,
-    /// Its gRPC client (cheap to clone).
-    pub client: LeafClient<Channel>,
-    /// The channel, shared with health checks.
-    pub channel: Channel,
+    /// Its client (cheap to clone).
+    pub client: LeafClient,
     /// Its counters.
     pub counters: ReplicaCounters,
     health: Mutex<Health>,
+    /// The index generation it last answered with (0: not known yet).
+    generation: AtomicU64,
 }
 
 /// Decrements the in-flight count when an attempt ends, however it ends.
@@ -116,21 +122,25 @@ pub struct ReplicaSnapshot {
     pub probations: u64,
     /// Hedge races lost since its last answer.
     pub lost_races: u32,
+    /// The index generation it last answered with (0: not known yet).
+    pub generation: u64,
+    /// Why it is out of rotation (ejected or misplaced), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Samples the recent median needs before probation decisions use it.
 pub const MEDIAN_MIN_SAMPLES: u64 = 10;
 
 impl Replica {
-    /// A replica reached through `channel`; its recent latencies cover windows of `window`.
-    pub fn new(address: String, channel: Channel, window: Duration) -> Replica {
+    /// A replica reached through `client`; its recent latencies cover windows of `window`.
+    pub fn new(address: String, client: LeafClient, window: Duration) -> Replica {
         let now = Instant::now();
         Replica {
             address,
-            // A term's postings can be large: allow responses of up to 1 GiB.
-            client: LeafClient::new(channel.clone()).max_decoding_message_size(1 << 30),
-            channel,
+            client,
             counters: ReplicaCounters::default(),
+            generation: AtomicU64::new(0),
             health: Mutex::new(Health {
                 state: ReplicaState::Healthy,
                 consecutive_failures: 0,
@@ -140,8 +150,41 @@ impl Replica {
                 retry_at: now,
                 latency: PeakEwma::new(INITIAL_LATENCY, LATENCY_DECAY),
                 recent: LatencyWindow::new(window),
+                reason: None,
             }),
         }
+    }
+
+    /// The index generation it last answered with (0: not known yet).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Records the generation it answered with.
+    pub fn saw_generation(&self, generation: u64) {
+        self.generation.store(generation, Ordering::Relaxed);
+    }
+
+    /// Whether it may serve a request pinned to `generation` (0: any), as far as the root
+    /// knows: a replica whose generation is not known yet may.
+    pub fn may_serve(&self, generation: u64) -> bool {
+        let known = self.generation();
+        generation == 0 || known == 0 || known == generation
+    }
+
+    /// It answered as another shard or index: out of rotation until its `Info` is right.
+    /// Returns true if this took it out.
+    pub fn misplace(&self, config: &HealthConfig, why: String) -> bool {
+        let mut health = self.health();
+        let first = health.state != ReplicaState::Misplaced;
+        health.state = ReplicaState::Misplaced;
+        health.backoff = Duration::from_millis(config.backoff_initial_ms);
+        health.retry_at = Instant::now() + health.backoff;
+        health.reason = Some(why);
+        if first {
+            self.counters.ejections.fetch_add(1, Ordering::Relaxed);
+        }
+        first
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -193,6 +236,7 @@ impl Replica {
             health.backoff = Duration::from_millis(config.backoff_initial_ms);
             health.retry_at = Instant::now() + health.backoff;
             health.good_probes = 0;
+            health.reason = Some(format!("{} failures in a row", health.consecutive_failures));
             self.counters.ejections.fetch_add(1, Ordering::Relaxed);
             return true;
         }
@@ -228,10 +272,10 @@ impl Replica {
         true
     }
 
-    /// Whether an ejected replica's backoff has passed.
+    /// Whether an ejected or misplaced replica's backoff has passed.
     pub fn due_for_health_check(&self) -> bool {
         let health = self.health();
-        health.state == ReplicaState::Ejected && Instant::now() >= health.retry_at
+        matches!(health.state, ReplicaState::Ejected | ReplicaState::Misplaced) && Instant::now() >= health.retry_at
     }
 
     /// A probe of a replica out of rotation answered in `latency`, fast enough or not;
@@ -247,7 +291,7 @@ impl Replica {
         health.recent.record(latency);
         match health.state {
             ReplicaState::Healthy => false,
-            ReplicaState::Ejected => {
+            ReplicaState::Ejected | ReplicaState::Misplaced => {
                 self.restore(&mut health, peers);
                 true
             }
@@ -268,7 +312,7 @@ impl Replica {
     pub fn probe_failed(&self, config: &HealthConfig) {
         let state = self.state();
         match state {
-            ReplicaState::Ejected => {
+            ReplicaState::Ejected | ReplicaState::Misplaced => {
                 let mut health = self.health();
                 health.backoff = (health.backoff * 2).min(Duration::from_millis(config.backoff_max_ms));
                 health.retry_at = Instant::now() + health.backoff;
@@ -286,6 +330,7 @@ impl Replica {
         health.consecutive_failures = 0;
         health.lost_races = 0;
         health.good_probes = 0;
+        health.reason = None;
         // Start as fast as its peers so that it gets traffic again at once.
         health.latency.reset(peers, Instant::now());
         health.recent.clear();
@@ -309,6 +354,8 @@ impl Replica {
             ejections: load(&self.counters.ejections),
             probations: load(&self.counters.probations),
             lost_races: health.lost_races,
+            generation: self.generation(),
+            reason: health.reason.clone(),
         }
     }
 }

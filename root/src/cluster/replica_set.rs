@@ -1,25 +1,28 @@
 //! The replicas of one shard: which one to ask (power of two choices over Peak-EWMA
 //! cost), when to ask a second one (hedging after the shard's recent high percentile),
-//! and where to go when one fails (failover within the deadline).
+//! where to go when one fails (failover within the deadline), and which answers to
+//! believe (only those of this shard of this index, at the pinned generation).
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fanout_proto::v1::leaf_client::LeafClient;
+use fanout_proto::v1::ShardIdentity;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use rand::Rng as _;
 use serde::Serialize;
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
 use super::budget::HedgeBudget;
-use super::failure::{ShardFailure, is_retryable};
+use super::client::LeafClient;
+use super::failure::{ShardFailure, is_retryable, served_generation};
 use super::latency_window::LatencyWindow;
 use super::replica::{Replica, ReplicaSnapshot, ReplicaState};
+use super::rpc::{Identified, LeafRpc};
 use crate::config::{HealthConfig, HedgingConfig};
 use crate::error::RootError;
 
@@ -67,27 +70,59 @@ impl CallKind {
 /// One attempt of a call: the replica's client and index, and the time left.
 #[derive(Clone, Debug)]
 pub struct Attempt {
-    /// The replica's gRPC client.
-    pub client: LeafClient<Channel>,
+    /// The replica's client.
+    pub client: LeafClient,
     /// The replica's position in the shard's list.
     pub replica: usize,
     /// Time left before the request's deadline (send it as the gRPC deadline).
     pub left: Duration,
 }
 
-/// A shard's answer, and whether a hedge was sent for it.
+/// A shard's answer, who gave it, and whether a hedge was sent for it.
 #[derive(Debug)]
 pub struct Answer<T> {
     /// The first good answer.
     pub value: T,
     /// Whether a second replica was asked.
     pub hedged: bool,
+    /// The replica that answered (its position in the shard's list).
+    pub replica: usize,
+    /// The generation the answer was computed on (0: the answer did not say).
+    pub generation: u64,
+}
+
+/// What every answer of a shard must say it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedShard {
+    /// The index name.
+    pub index: String,
+    /// The shard's number.
+    pub shard: u32,
+    /// The index's shard count.
+    pub shard_count: u32,
+}
+
+impl ExpectedShard {
+    /// Why an answer's identity is not this shard's, if it is not.
+    pub fn mismatch(&self, identity: &ShardIdentity) -> Option<String> {
+        if identity.index_name != self.index {
+            return Some(format!("serves index {:?}, not {:?}", identity.index_name, self.index));
+        }
+        if identity.shard_id != self.shard || identity.shard_count != self.shard_count {
+            return Some(format!(
+                "serves shard {} of {}, not shard {} of {}",
+                identity.shard_id, identity.shard_count, self.shard, self.shard_count
+            ));
+        }
+        None
+    }
 }
 
 /// The replicas of one shard.
 #[derive(Debug)]
 pub struct ReplicaSet {
     shard: u32,
+    expected: ExpectedShard,
     replicas: Vec<Replica>,
     windows: [Mutex<LatencyWindow>; CallKind::ALL.len()],
     hedging: HedgingConfig,
@@ -115,34 +150,49 @@ enum Eligible {
     Any,
 }
 
+/// A gRPC client for a leaf address; nothing is dialled until the first request.
+pub fn grpc_client(shard: u32, address: &str) -> Result<LeafClient, RootError> {
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|err| RootError::Config(format!("shard {shard}: replica {address:?}: {err}")))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    Ok(LeafClient::grpc(endpoint.connect_lazy()))
+}
+
 impl ReplicaSet {
-    /// Connects lazily to each address: nothing is dialled until the first request.
+    /// A shard's replicas, each an address (for the cluster view and metrics) and a
+    /// client.
     pub fn new(
-        shard: u32,
-        addresses: &[String],
+        expected: ExpectedShard,
+        replicas: Vec<(String, LeafClient)>,
         hedging: &HedgingConfig,
         health: &HealthConfig,
         budget: Arc<HedgeBudget>,
-    ) -> Result<ReplicaSet, RootError> {
-        let replicas = addresses
-            .iter()
-            .map(|address| {
-                let endpoint = Endpoint::from_shared(format!("http://{address}"))
-                    .map_err(|err| RootError::Config(format!("shard {shard}: replica {address:?}: {err}")))?
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .tcp_nodelay(true);
-                Ok(Replica::new(address.clone(), endpoint.connect_lazy(), Duration::from_secs(hedging.window_secs)))
+    ) -> ReplicaSet {
+        let shard = expected.shard;
+        fanout_contracts::telemetry::register_root_shard(shard);
+        let replicas = replicas
+            .into_iter()
+            .map(|(address, client)| {
+                fanout_contracts::telemetry::register_root_replica(shard, &address);
+                Replica::new(address, client, Duration::from_secs(hedging.window_secs))
             })
-            .collect::<Result<Vec<_>, RootError>>()?;
+            .collect();
         let window = || Mutex::new(LatencyWindow::new(Duration::from_secs(hedging.window_secs)));
-        Ok(ReplicaSet {
+        ReplicaSet {
             shard,
+            expected,
             replicas,
             windows: CallKind::ALL.map(|_| window()),
             hedging: hedging.clone(),
             health: health.clone(),
             budget,
-        })
+        }
+    }
+
+    /// What every answer of this shard must say it is.
+    pub fn expected(&self) -> &ExpectedShard {
+        &self.expected
     }
 
     /// This shard's number.
@@ -160,16 +210,20 @@ impl ReplicaSet {
         &self.health
     }
 
-    /// Power of two choices among the eligible replicas not yet tried: two at random,
-    /// the cheaper one wins (Mitzenmacher 2001; cost as in Finagle's Peak-EWMA).
-    fn choose(&self, tried: &[usize], eligible: Eligible) -> Option<usize> {
+    /// Power of two choices among the eligible replicas not yet tried that may serve
+    /// `generation`: two at random, the cheaper one wins (Mitzenmacher 2001; cost as in
+    /// Finagle's Peak-EWMA). Misplaced replicas are never chosen.
+    fn choose(&self, tried: &[usize], eligible: Eligible, generation: u64) -> Option<usize> {
         let tiers: &[ReplicaState] = match eligible {
             Eligible::Healthy => &[ReplicaState::Healthy],
             Eligible::Any => &[ReplicaState::Healthy, ReplicaState::Probation, ReplicaState::Ejected],
         };
         for tier in tiers {
             let candidates: Vec<usize> = (0..self.replicas.len())
-                .filter(|index| !tried.contains(index) && self.replicas[*index].state() == *tier)
+                .filter(|index| {
+                    let replica = &self.replicas[*index];
+                    !tried.contains(index) && replica.state() == *tier && replica.may_serve(generation)
+                })
                 .collect();
             match candidates.len() {
                 0 => continue,
@@ -201,14 +255,42 @@ impl ReplicaSet {
         Some(observed.clamp(floor, ceiling))
     }
 
+    /// Sends `request`, pinned to `generation` (0: any), to the shard; see
+    /// [`ReplicaSet::call_with`].
+    pub async fn call<R: LeafRpc>(
+        &self,
+        mut request: R,
+        generation: u64,
+        deadline: Instant,
+    ) -> Result<Answer<R::Response>, ShardFailure> {
+        request.pin(generation);
+        self.call_with(R::KIND, generation, deadline, |attempt: Attempt| {
+            request.clone().send(attempt.client, attempt.left)
+        })
+        .await
+    }
+
     /// Calls the shard: one replica by power of two choices; a hedge to a different
     /// healthy replica after the hedge delay (budget permitting); failover to another
     /// replica on a retryable error, within the deadline. The first good answer wins and
     /// the other attempt is dropped, which cancels it at the leaf.
-    pub async fn call<T, F, Fut>(&self, kind: CallKind, deadline: Instant, call: F) -> Result<Answer<T>, ShardFailure>
+    ///
+    /// Only answers of this shard are believed: a replica answering as another shard or
+    /// index is taken out of rotation (misplaced) and another is asked. A replica that
+    /// serves another generation than `generation` (it refused, or its answer says so) is
+    /// remembered as serving that one, and another is asked; when none is left, the
+    /// failure is [`ShardFailure::GenerationUnavailable`].
+    pub async fn call_with<T, F, Fut>(
+        &self,
+        kind: CallKind,
+        generation: u64,
+        deadline: Instant,
+        call: F,
+    ) -> Result<Answer<T>, ShardFailure>
     where
+        T: Identified,
         F: Fn(Attempt) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+        Fut: Future<Output = Result<T, Status>>,
     {
         let launch = |index: usize, hedge: bool| {
             let replica = &self.replicas[index];
@@ -228,9 +310,11 @@ impl ReplicaSet {
         };
         let mut tried = Vec::with_capacity(2);
         let mut errors = Vec::new();
+        let mut other_generations = Vec::new();
         let mut attempts = FuturesUnordered::new();
-        let first =
-            self.choose(&tried, Eligible::Any).ok_or_else(|| ShardFailure::Unavailable("no replicas".into()))?;
+        let Some(first) = self.choose(&tried, Eligible::Any, generation) else {
+            return Err(self.exhausted(generation, &errors, &other_generations));
+        };
         tried.push(first);
         let mut running: Vec<(usize, Instant)> = vec![(first, Instant::now())];
         attempts.push(launch(first, false));
@@ -250,45 +334,64 @@ impl ReplicaSet {
                 Some((index, was_hedge, started, result)) = attempts.next() => {
                     running.retain(|(other, _)| *other != index);
                     let replica = &self.replicas[index];
-                    match result {
-                        Ok(response) => {
-                            let latency = started.elapsed();
-                            replica.succeeded(latency);
-                            self.windows[kind.index()].lock().expect("latency window lock").record(latency);
-                            if was_hedge {
-                                replica.counters.hedges_won.fetch_add(1, Ordering::Relaxed);
-                                metrics::counter!("fanout_root_hedges_won_total", "shard" => self.shard.to_string()).increment(1);
+                    let refusal = match result {
+                        Ok(value) => match self.believe(index, value.identity(), generation) {
+                            Ok(answered) => {
+                                let latency = started.elapsed();
+                                replica.succeeded(latency);
+                                self.windows[kind.index()].lock().expect("latency window lock").record(latency);
+                                if was_hedge {
+                                    replica.counters.hedges_won.fetch_add(1, Ordering::Relaxed);
+                                    metrics::counter!("fanout_root_hedges_won_total", "shard" => self.shard.to_string()).increment(1);
+                                }
+                                for (loser, since) in running {
+                                    self.lost_race(loser, since.elapsed());
+                                }
+                                return Ok(Answer { value, hedged, replica: index, generation: answered });
                             }
-                            for (loser, since) in running {
-                                self.lost_race(loser, since.elapsed());
+                            Err(refusal) => refusal,
+                        },
+                        Err(status) => match served_generation(&status) {
+                            Some(served) => {
+                                replica.saw_generation(served);
+                                Refusal::Generation(served)
                             }
-                            return Ok(Answer { value: response.into_inner(), hedged });
-                        }
-                        Err(status) if status.code() == Code::DeadlineExceeded => {
+                            None => Refusal::Status(status),
+                        },
+                    };
+                    match refusal {
+                        Refusal::Status(status) if status.code() == Code::DeadlineExceeded || Instant::now() >= deadline => {
                             if attempts.is_empty() {
                                 return Err(ShardFailure::TimedOut);
                             }
                         }
-                        Err(status) if is_retryable(status.code()) => {
-                            self.failed(index, &status);
-                            errors.push(format!("{}: {}", replica.address, status.message()));
+                        Refusal::Status(status) if !is_retryable(status.code()) => return Err(ShardFailure::Rejected(status)),
+                        refusal => {
+                            match refusal {
+                                Refusal::Status(status) => {
+                                    self.failed(index, &status);
+                                    errors.push(format!("{}: {}", replica.address, status.message()));
+                                }
+                                Refusal::Misplaced(why) => errors.push(format!("{}: {why}", replica.address)),
+                                Refusal::Generation(served) => other_generations.push(format!("{} serves {served}", replica.address)),
+                            }
                             if attempts.is_empty() {
-                                match self.choose(&tried, Eligible::Any) {
+                                match self.choose(&tried, Eligible::Any, generation) {
                                     Some(next) if Instant::now() < deadline => {
                                         tried.push(next);
                                         running.push((next, Instant::now()));
                                         attempts.push(launch(next, false));
                                     }
-                                    _ => return Err(ShardFailure::Unavailable(format!("no replica answered ({})", errors.join("; ")))),
+                                    Some(_) => return Err(ShardFailure::TimedOut),
+                                    None => return Err(self.exhausted(generation, &errors, &other_generations)),
                                 }
                             }
                         }
-                        Err(status) => return Err(ShardFailure::Rejected(status)),
                     }
                 }
                 () = hedge_timer => {
                     hedge_pending = false;
-                    if let Some(next) = self.choose(&tried, Eligible::Healthy)
+                    if let Some(next) = self.choose(&tried, Eligible::Healthy, generation)
                         && self.budget.try_hedge()
                     {
                         tried.push(next);
@@ -301,6 +404,52 @@ impl ReplicaSet {
                 () = tokio::time::sleep_until(deadline) => return Err(ShardFailure::TimedOut),
             }
         }
+    }
+
+    /// Checks an answer's identity; returns the generation it was computed on.
+    fn believe(&self, index: usize, identity: Option<ShardIdentity>, generation: u64) -> Result<u64, Refusal> {
+        let Some(identity) = identity else { return Ok(0) };
+        let replica = &self.replicas[index];
+        if let Some(why) = self.expected.mismatch(&identity) {
+            self.misplaced(index, &why);
+            return Err(Refusal::Misplaced(why));
+        }
+        replica.saw_generation(identity.generation);
+        if generation != 0 && identity.generation != generation {
+            return Err(Refusal::Generation(identity.generation));
+        }
+        Ok(identity.generation)
+    }
+
+    /// Takes a replica that answered as another shard or index out of rotation.
+    pub fn misplaced(&self, index: usize, why: &str) {
+        let replica = &self.replicas[index];
+        metrics::counter!("fanout_root_misplaced_answers_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
+        if replica.misplace(&self.health, why.to_string()) {
+            tracing::warn!(shard = self.shard, replica = %replica.address, why, "replica answers as another shard: out of rotation");
+        }
+    }
+
+    /// The failure when no replica is left to ask.
+    fn exhausted(&self, generation: u64, errors: &[String], other_generations: &[String]) -> ShardFailure {
+        let elsewhere = self.replicas.iter().any(|replica| !replica.may_serve(generation));
+        if generation != 0 && (elsewhere || !other_generations.is_empty()) {
+            let mut reasons = other_generations.to_vec();
+            reasons.extend_from_slice(errors);
+            if reasons.is_empty() {
+                reasons.push("the replicas serve other generations".into());
+            }
+            return ShardFailure::GenerationUnavailable { generation, reason: reasons.join("; ") };
+        }
+        if errors.is_empty() {
+            let misplaced = self.replicas.iter().filter(|r| r.state() == ReplicaState::Misplaced).count();
+            return ShardFailure::Unavailable(if misplaced > 0 {
+                format!("no replica serves this shard ({misplaced} answer as another shard or index)")
+            } else {
+                "no replicas".into()
+            });
+        }
+        ShardFailure::Unavailable(format!("no replica answered ({})", errors.join("; ")))
     }
 
     fn failed(&self, index: usize, status: &Status) {
@@ -347,6 +496,16 @@ impl ReplicaSet {
             replicas: self.replicas.iter().map(Replica::snapshot).collect(),
         }
     }
+}
+
+/// Why an attempt's answer was not used.
+enum Refusal {
+    /// The leaf failed.
+    Status(Status),
+    /// The replica serves another shard or index.
+    Misplaced(String),
+    /// The replica serves another generation.
+    Generation(u64),
 }
 
 #[cfg(test)]

@@ -1,43 +1,26 @@
-//! Merging the shards' top hits: a k-way merge by (ranking key descending, shard
-//! ascending, doc address ascending), deterministic whatever order the shards answer in.
-//! The key is the leaf's: relevance or a field's value, already directed so that bigger
-//! is better.
+//! Merging the shards' top hits: a k-way merge in the total order of
+//! [`Position`] (ranking key descending, then shard, segment and document ascending),
+//! deterministic whatever order the shards answer in. The key is the leaf's: relevance or
+//! a field's value, already directed so that bigger is better.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use fanout_contracts::Position;
 use fanout_proto::v1::ScoredDoc;
 
 /// One hit of one shard, before its stored fields are fetched.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ShardHit {
-    /// The ranking key from the leaf: bigger is better, whatever the order asked for.
-    pub key: u64,
+    /// Its place in the total order (the leaf's key, then shard, segment, document).
+    pub position: Position,
     /// BM25 score under global statistics.
     pub score: f32,
     /// The sort field's value, when sorting by a field.
     pub sort_value: Option<f64>,
-    /// The shard that holds the document.
-    pub shard: u32,
-    /// The document's segment within the shard.
-    pub segment_ord: u32,
-    /// The document's id within the segment.
-    pub doc_id: u32,
 }
 
-impl ShardHit {
-    /// The merge order: better first.
-    pub fn rank(&self, other: &ShardHit) -> Ordering {
-        other
-            .key
-            .cmp(&self.key)
-            .then(self.shard.cmp(&other.shard))
-            .then(self.segment_ord.cmp(&other.segment_ord))
-            .then(self.doc_id.cmp(&other.doc_id))
-    }
-}
-
-/// One shard's hits from its Search answer, sorted into merge order (the merge needs
+/// One shard's hits from its Search answer, sorted into the total order (the merge needs
 /// each list sorted, and does not trust a leaf to have done it).
 pub fn shard_list(shard: u32, hits: Vec<ScoredDoc>) -> Vec<ShardHit> {
     let mut list: Vec<ShardHit> = hits
@@ -45,16 +28,13 @@ pub fn shard_list(shard: u32, hits: Vec<ScoredDoc>) -> Vec<ShardHit> {
         .map(|hit| {
             let address = hit.address.unwrap_or_default();
             ShardHit {
-                key: hit.key,
+                position: Position { key: hit.key, shard, segment_ord: address.segment_ord, doc_id: address.doc_id },
                 score: hit.score,
                 sort_value: hit.sort_value,
-                shard,
-                segment_ord: address.segment_ord,
-                doc_id: address.doc_id,
             }
         })
         .collect();
-    list.sort_by(ShardHit::rank);
+    list.sort_by_key(|hit| hit.position);
     list
 }
 
@@ -76,13 +56,14 @@ impl PartialOrd for Head {
     }
 }
 impl Ord for Head {
-    // BinaryHeap pops the greatest: the best-ranked hit must compare greatest.
+    // BinaryHeap pops the greatest: the best-ranked hit (the smallest position) must
+    // compare greatest.
     fn cmp(&self, other: &Self) -> Ordering {
-        other.hit.rank(&self.hit)
+        other.hit.position.cmp(&self.hit.position)
     }
 }
 
-/// Merges per-shard lists, each already in [`ShardHit::rank`] order, and returns the
+/// Merges per-shard lists, each already in [`Position`] order, and returns the
 /// hits at positions `offset..offset + limit` of the merged order.
 pub fn merge_top_k(lists: &[Vec<ShardHit>], offset: usize, limit: usize) -> Vec<ShardHit> {
     let mut heap: BinaryHeap<Head> = lists
@@ -123,16 +104,15 @@ mod tests {
                     let mut list: Vec<ShardHit> = hits
                         .into_iter()
                         .map(|(score, segment_ord, doc_id)| ShardHit {
-                            key: u64::from(score),
+                            position: Position { key: u64::from(score), shard: shard as u32, segment_ord, doc_id },
                             score: f32::from(score) * 0.5,
                             sort_value: None,
-                            shard: shard as u32,
-                            segment_ord,
-                            doc_id,
                         })
                         .collect();
-                    list.sort_by(ShardHit::rank);
-                    list.dedup_by(|a, b| a.segment_ord == b.segment_ord && a.doc_id == b.doc_id);
+                    list.sort_by_key(|hit| hit.position);
+                    list.dedup_by(|a, b| {
+                        (a.position.segment_ord, a.position.doc_id) == (b.position.segment_ord, b.position.doc_id)
+                    });
                     list
                 })
                 .collect()
@@ -143,7 +123,7 @@ mod tests {
         #[test]
         fn equals_a_naive_sort(lists in hits_strategy(), offset in 0usize..30, limit in 0usize..60) {
             let mut all: Vec<ShardHit> = lists.iter().flatten().copied().collect();
-            all.sort_by(ShardHit::rank);
+            all.sort_by_key(|hit| hit.position);
             let expected: Vec<ShardHit> = all.into_iter().skip(offset).take(limit).collect();
             prop_assert_eq!(merge_top_k(&lists, offset, limit), expected);
         }
@@ -152,12 +132,9 @@ mod tests {
     #[test]
     fn breaks_score_ties_by_shard_then_address() {
         let hit = |score: f32, shard, doc_id| ShardHit {
-            key: fanout_leaf::ranking::score_key(score),
+            position: Position { key: fanout_contracts::position::score_key(score), shard, segment_ord: 0, doc_id },
             score,
             sort_value: None,
-            shard,
-            segment_ord: 0,
-            doc_id,
         };
         let lists = vec![vec![hit(2.0, 0, 5), hit(1.0, 0, 1)], vec![hit(2.0, 1, 0), hit(1.0, 1, 0)]];
         let merged = merge_top_k(&lists, 0, 10);

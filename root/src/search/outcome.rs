@@ -61,6 +61,12 @@ impl ShardOutcomes {
         self.failures[shard as usize].is_none()
     }
 
+    /// Whether some shard is missing only because none of its replicas serves the pinned
+    /// generation (the search can start again on another).
+    pub fn lacks_generation(&self) -> bool {
+        self.failures.iter().any(|failure| matches!(failure, Some(ShardFailure::GenerationUnavailable { .. })))
+    }
+
     /// Whether any shard is missing.
     pub fn is_partial(&self) -> bool {
         self.failures.iter().any(Option::is_some)
@@ -68,7 +74,8 @@ impl ShardOutcomes {
 
     /// The counts.
     pub fn account(&self) -> ShardAccount {
-        let timed_out = self.failures.iter().filter(|f| matches!(f, Some(ShardFailure::TimedOut))).count() as u32;
+        let timed_out =
+            self.failures.iter().filter(|f| f.as_ref().is_some_and(ShardFailure::is_timeout)).count() as u32;
         let missing = self.failures.iter().filter(|f| f.is_some()).count() as u32;
         ShardAccount {
             total: self.failures.len() as u32,
@@ -88,7 +95,7 @@ impl ShardOutcomes {
                 failure.as_ref().map(|failure| FailedShard {
                     shard: shard as u32,
                     reason: failure.reason(),
-                    timed_out: matches!(failure, ShardFailure::TimedOut),
+                    timed_out: failure.is_timeout(),
                 })
             })
             .collect()

@@ -1,19 +1,13 @@
 //! A search request as users send it (HTTP JSON, HTTP query string or gRPC) and its
 //! validation into the bounded form the root executes.
 
-use fanout_proto::v1::Cursor;
+use fanout_contracts::Position;
+pub use fanout_contracts::limits::{DEFAULT_LIMIT, MAX_QUERY_BYTES, MAX_WINDOW};
 use serde::Deserialize;
 use tantivy::aggregation::agg_req::Aggregations;
 
 use crate::config::MAX_TIMEOUT_MS;
 use crate::error::RootError;
-
-/// Hits per page when the request does not say.
-pub const DEFAULT_LIMIT: u32 = 10;
-/// The deepest page: offset + limit may not exceed this.
-pub const MAX_WINDOW: u32 = 10_000;
-/// The longest query accepted, in bytes.
-pub const MAX_QUERY_BYTES: usize = 4_096;
 
 /// A search request with every optional part still optional.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -98,27 +92,11 @@ pub struct ValidRequest {
     /// Ascending rather than descending.
     pub ascending: bool,
     /// Continue after this position.
-    pub after: Option<Cursor>,
+    pub after: Option<Position>,
     /// Snippets to compute in the fetch phase.
     pub highlight: Option<HighlightSpec>,
     /// Report where the time went.
     pub profile: bool,
-}
-
-/// Encodes a cursor for users: opaque, but stable.
-pub fn encode_cursor(cursor: &Cursor) -> String {
-    format!("{:016x}-{:x}-{:x}-{:x}", cursor.key, cursor.shard, cursor.segment_ord, cursor.doc_id)
-}
-
-/// Decodes a cursor made by [`encode_cursor`].
-pub fn decode_cursor(text: &str) -> Result<Cursor, RootError> {
-    let invalid =
-        || RootError::InvalidArgument(format!("invalid search_after cursor {text:?}: pass a next_cursor unchanged"));
-    let parts: Vec<&str> = text.split('-').collect();
-    let [key, shard, segment_ord, doc_id] = parts.as_slice() else { return Err(invalid()) };
-    let number = |part: &str| u64::from_str_radix(part, 16).map_err(|_| invalid());
-    let small = |part: &str| u32::try_from(number(part)?).map_err(|_| invalid());
-    Ok(Cursor { key: number(key)?, shard: small(shard)?, segment_ord: small(segment_ord)?, doc_id: small(doc_id)? })
 }
 
 impl SearchRequest {
@@ -148,7 +126,7 @@ impl SearchRequest {
         let filters_json = match self.filters {
             Some(filters) if !filters.is_empty() => {
                 let json = serde_json::Value::Array(filters).to_string();
-                fanout_leaf::filters::parse_filters(&json)
+                fanout_contracts::filters::parse_filters(&json)
                     .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
                 json
             }
@@ -157,7 +135,7 @@ impl SearchRequest {
         let (aggs_json, aggregations) = match self.aggs {
             Some(aggs) if aggs.as_object().is_some_and(|map| !map.is_empty()) => {
                 let json = aggs.to_string();
-                let parsed = fanout_leaf::shard::parse_aggregations(&json)
+                let parsed = fanout_contracts::aggregations::parse_aggregations(&json)
                     .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
                 (json, parsed)
             }
@@ -178,7 +156,12 @@ impl SearchRequest {
                 (sort.field, ascending)
             }
         };
-        let after = self.search_after.as_deref().map(decode_cursor).transpose()?;
+        let after = self
+            .search_after
+            .as_deref()
+            .map(Position::decode_cursor)
+            .transpose()
+            .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
         let highlight = self.highlight.filter(|highlight| !highlight.fields.is_empty());
         if let Some(highlight) = &highlight
             && highlight.max_chars > 10_000
@@ -210,15 +193,6 @@ mod tests {
 
     fn request(query: &str) -> SearchRequest {
         SearchRequest { query: query.into(), ..SearchRequest::default() }
-    }
-
-    #[test]
-    fn cursors_round_trip_and_bad_ones_are_refused() {
-        let cursor = Cursor { key: u64::MAX - 7, shard: 3, segment_ord: 12, doc_id: 99_999 };
-        assert_eq!(decode_cursor(&encode_cursor(&cursor)).unwrap(), cursor);
-        for bad in ["", "1-2-3", "zz-1-1-1", "1-1-1-1-1", "1-100000000-1-1"] {
-            assert!(decode_cursor(bad).unwrap_err().to_string().contains("invalid search_after cursor"), "{bad}");
-        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Global BM25 statistics: every shard's share of a query's statistics, summed, so that
-//! all shards score as one index would. Cached per query text while every shard keeps
-//! the generation the statistics came from.
+//! all shards score as one index would. Cached per (query text, index generation): the
+//! statistics of one generation are never used with another.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,23 +10,14 @@ use fanout_proto::v1::{GlobalStats, StatsRequest, StatsResponse, TermDocFreq};
 use moka::future::Cache;
 use tokio::time::Instant;
 
-use crate::cluster::{CallKind, Cluster, ShardFailure, with_deadline};
+use crate::cluster::Cluster;
 use crate::error::RootError;
 use crate::search::outcome::ShardOutcomes;
-use crate::search::rejected;
-
-/// Statistics summed over every shard, with the generation each shard reported.
-#[derive(Debug)]
-pub struct CachedStats {
-    /// The sums sent to every leaf with the query.
-    pub stats: GlobalStats,
-    /// Each shard's index generation when the statistics were gathered (0: no answer).
-    pub generations: Vec<u64>,
-}
+use crate::search::scatter::scatter;
 
 /// The statistics cache: complete statistics only (every shard answered).
 pub struct StatsCache {
-    cache: Cache<String, Arc<CachedStats>>,
+    cache: Cache<(String, u64), Arc<GlobalStats>>,
 }
 
 impl StatsCache {
@@ -35,51 +26,30 @@ impl StatsCache {
         StatsCache { cache: Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
     }
 
-    /// Forgets a query's statistics (a shard reported another generation).
-    pub async fn invalidate(&self, query: &str) {
-        self.cache.invalidate(query).await;
-    }
-
-    /// The statistics of `query`, from the cache or gathered from every live shard, and
-    /// whether they came from the cache. Shards that fail are marked in `outcomes`; a
-    /// query the leaves reject is an error.
+    /// The statistics of `query` at `generation`, from the cache or gathered from every
+    /// live shard, and whether they came from the cache. Shards that fail are marked in
+    /// `outcomes`; a query the leaves reject is an error.
     pub async fn get(
         &self,
         cluster: &Cluster,
         query: &str,
+        generation: u64,
         deadline: Instant,
         outcomes: &mut ShardOutcomes,
-    ) -> Result<(Arc<CachedStats>, bool), RootError> {
-        if let Some(cached) = self.cache.get(query).await {
+    ) -> Result<(Arc<GlobalStats>, bool), RootError> {
+        let key = (query.to_string(), generation);
+        if let Some(cached) = self.cache.get(&key).await {
             return Ok((cached, true));
         }
-        let calls = cluster.shards.iter().map(|set| {
-            set.call(CallKind::Stats, deadline, |attempt| {
-                let request = with_deadline(StatsRequest { query: query.to_string() }, attempt.left);
-                let mut client = attempt.client;
-                async move { client.stats(request).await }
-            })
-        });
-        let answers = futures::future::join_all(calls).await;
-        let mut generations = vec![0; answers.len()];
-        let mut shares = Vec::with_capacity(answers.len());
-        for (shard, answer) in answers.into_iter().enumerate() {
-            match answer {
-                Ok(answer) => {
-                    outcomes.note_hedge(shard as u32, answer.hedged);
-                    cluster.record_response(CallKind::Stats, &answer.value);
-                    generations[shard] = answer.value.generation;
-                    shares.push(answer.value);
-                }
-                Err(ShardFailure::Rejected(status)) => rejected(shard as u32, &status, outcomes)?,
-                Err(failure) => outcomes.fail(shard as u32, failure),
-            }
-        }
-        let answered = shares.len();
-        let stats = Arc::new(CachedStats { stats: sum_shares(shares), generations });
-        let complete = answered == cluster.shards.len();
-        if complete {
-            self.cache.insert(query.to_string(), stats.clone()).await;
+        let requests = (0..cluster.shards.len() as u32)
+            .map(|shard| (shard, StatsRequest { query: query.to_string(), generation }))
+            .collect();
+        let answers = scatter(cluster, requests, generation, deadline, outcomes).await?;
+        let complete = answers.len() == cluster.shards.len();
+        let stats = Arc::new(sum_shares(answers.into_iter().map(|answer| answer.value)));
+        // Unpinned statistics (generation 0: no shard's generation known) are not kept.
+        if complete && generation != 0 {
+            self.cache.insert(key, stats.clone()).await;
         }
         Ok((stats, false))
     }

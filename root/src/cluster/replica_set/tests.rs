@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
-use super::{Attempt, CallKind, ReplicaSet};
+use super::{Attempt, CallKind, ExpectedShard, ReplicaSet, grpc_client};
 use crate::cluster::ShardFailure;
 use crate::cluster::budget::HedgeBudget;
 use crate::cluster::replica::ReplicaState;
+use crate::cluster::rpc::Identified;
 use crate::config::{HealthConfig, HedgingConfig};
 
 fn hedging() -> HedgingConfig {
@@ -22,24 +23,38 @@ fn replica_set(hedging: HedgingConfig) -> ReplicaSet {
     let addresses = ["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
     let window = Duration::from_secs(hedging.window_secs);
     let budget = Arc::new(HedgeBudget::new(hedging.budget_percent, hedging.min_per_sec, window));
-    ReplicaSet::new(0, &addresses, &hedging, &HealthConfig::default(), budget).unwrap()
+    let replicas = addresses.iter().map(|address| (address.clone(), grpc_client(0, address).unwrap())).collect();
+    let expected = ExpectedShard { index: "test".into(), shard: 0, shard_count: 1 };
+    ReplicaSet::new(expected, replicas, &hedging, &HealthConfig::default(), budget)
+}
+
+/// A scripted answer: the replica that gave it, and no identity to check.
+#[derive(Debug, PartialEq)]
+struct Scripted(usize);
+
+impl Identified for Scripted {
+    fn identity(&self) -> Option<fanout_proto::v1::ShardIdentity> {
+        None
+    }
 }
 
 fn far_deadline() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
 
-async fn answer_after(delay: Duration, replica: usize) -> Result<tonic::Response<usize>, Status> {
+async fn answer_after(delay: Duration, replica: usize) -> Result<Scripted, Status> {
     tokio::time::sleep(delay).await;
-    Ok(tonic::Response::new(replica))
+    Ok(Scripted(replica))
 }
 
 /// Gives the set a latency history: every replica answers in 2 ms.
 async fn warm_up(set: &ReplicaSet) {
     for _ in 0..20 {
-        set.call(CallKind::Search, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(2), a.replica))
-            .await
-            .unwrap();
+        set.call_with(CallKind::Search, 0, far_deadline(), |a: Attempt| {
+            answer_after(Duration::from_millis(2), a.replica)
+        })
+        .await
+        .unwrap();
     }
 }
 
@@ -68,7 +83,7 @@ async fn a_slow_first_attempt_is_hedged_to_the_other_replica_and_cancelled() {
     let cancelled = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let answer = set
-        .call(CallKind::Search, far_deadline(), |attempt: Attempt| {
+        .call_with(CallKind::Search, 0, far_deadline(), |attempt: Attempt| {
             let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
             let cancelled = cancelled.clone();
             async move {
@@ -88,7 +103,8 @@ async fn a_slow_first_attempt_is_hedged_to_the_other_replica_and_cancelled() {
     let hedges: u64 = set.replicas().iter().map(|r| r.counters.hedges.load(Ordering::SeqCst)).sum();
     let won: u64 = set.replicas().iter().map(|r| r.counters.hedges_won.load(Ordering::SeqCst)).sum();
     assert_eq!((hedges, won), (1, 1));
-    let winner = answer.value;
+    let winner = answer.value.0;
+    assert_eq!(answer.replica, winner, "the answer names the replica that gave it");
     assert_eq!(set.replicas()[winner].counters.hedges_won.load(Ordering::SeqCst), 1, "the hedge went elsewhere");
 }
 
@@ -96,7 +112,7 @@ async fn a_slow_first_attempt_is_hedged_to_the_other_replica_and_cancelled() {
 async fn no_hedge_without_enough_samples_or_budget() {
     let fresh = replica_set(hedging());
     let answer = fresh
-        .call(CallKind::Search, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(50), a.replica))
+        .call_with(CallKind::Search, 0, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(50), a.replica))
         .await
         .unwrap();
     assert!(!answer.hedged, "no latency history yet");
@@ -104,7 +120,7 @@ async fn no_hedge_without_enough_samples_or_budget() {
     let broke = replica_set(HedgingConfig { budget_percent: 0.0, min_per_sec: 0.0, ..hedging() });
     warm_up(&broke).await;
     let answer = broke
-        .call(CallKind::Search, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(50), a.replica))
+        .call_with(CallKind::Search, 0, far_deadline(), |a: Attempt| answer_after(Duration::from_millis(50), a.replica))
         .await
         .unwrap();
     assert!(!answer.hedged, "no budget");
@@ -119,7 +135,7 @@ async fn fails_over_on_unavailable_but_returns_a_bad_query_at_once() {
     let set = replica_set(hedging());
     let calls = AtomicUsize::new(0);
     let answer = set
-        .call(CallKind::Search, far_deadline(), |attempt: Attempt| {
+        .call_with(CallKind::Search, 0, far_deadline(), |attempt: Attempt| {
             let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
             async move {
                 if first {
@@ -136,9 +152,9 @@ async fn fails_over_on_unavailable_but_returns_a_bad_query_at_once() {
 
     let calls = AtomicUsize::new(0);
     let failure = set
-        .call(CallKind::Search, far_deadline(), |_: Attempt| {
+        .call_with(CallKind::Search, 0, far_deadline(), |_: Attempt| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<tonic::Response<usize>, _>(Status::invalid_argument("invalid query")) }
+            async { Err::<Scripted, _>(Status::invalid_argument("invalid query")) }
         })
         .await
         .unwrap_err();
@@ -163,7 +179,7 @@ async fn a_replica_that_keeps_failing_is_ejected_and_avoided() {
         }
     };
     for _ in 0..30 {
-        assert_eq!(set.call(CallKind::Search, far_deadline(), call).await.unwrap().value, 1);
+        assert_eq!(set.call_with(CallKind::Search, 0, far_deadline(), call).await.unwrap().value, Scripted(1));
     }
     assert_eq!(set.replicas()[0].state(), ReplicaState::Ejected);
     assert_eq!(calls_to_broken.load(Ordering::SeqCst), 3, "ejected after three failures, then left alone");
@@ -173,8 +189,8 @@ async fn a_replica_that_keeps_failing_is_ejected_and_avoided() {
 async fn every_replica_failing_is_unavailable_and_the_deadline_is_a_timeout() {
     let set = replica_set(hedging());
     let failure = set
-        .call(CallKind::Search, far_deadline(), |_: Attempt| async {
-            Err::<tonic::Response<usize>, _>(Status::unavailable("down"))
+        .call_with(CallKind::Search, 0, far_deadline(), |_: Attempt| async {
+            Err::<Scripted, _>(Status::unavailable("down"))
         })
         .await
         .unwrap_err();
@@ -185,7 +201,7 @@ async fn every_replica_failing_is_unavailable_and_the_deadline_is_a_timeout() {
 
     let deadline = Instant::now() + Duration::from_millis(30);
     let failure = set
-        .call(CallKind::Search, deadline, |a: Attempt| answer_after(Duration::from_secs(5), a.replica))
+        .call_with(CallKind::Search, 0, deadline, |a: Attempt| answer_after(Duration::from_secs(5), a.replica))
         .await
         .unwrap_err();
     assert!(matches!(failure, ShardFailure::TimedOut));

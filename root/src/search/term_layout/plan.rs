@@ -2,7 +2,7 @@
 //! over single terms, and the list of distinct terms with the shard that owns each.
 //! Anything else (phrases, ranges, `*`, boosts) is refused with the part it cannot do.
 
-use fanout_indexer::term_layout::shard_for_term;
+use fanout_contracts::term_layout::shard_for_term;
 use tantivy::Term;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,

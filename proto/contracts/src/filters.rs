@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use fanout_indexer::{FieldKind, IndexSchema};
+use crate::schema::{FieldKind, IndexSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
@@ -18,7 +18,7 @@ use tantivy::time::OffsetDateTime;
 use tantivy::time::format_description::well_known::Rfc3339;
 use tantivy::{DateTime, Term};
 
-use crate::error::LeafError;
+use crate::error::ContractError;
 
 /// One filter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,12 +50,12 @@ pub struct Bounds {
     pub lte: Option<Json>,
 }
 
-fn invalid(message: String) -> LeafError {
-    LeafError::InvalidArgument(message)
+fn invalid(message: String) -> ContractError {
+    ContractError::InvalidRequest(message)
 }
 
 /// Parses a JSON array of filters (an empty string means none).
-pub fn parse_filters(json: &str) -> Result<Vec<Filter>, LeafError> {
+pub fn parse_filters(json: &str) -> Result<Vec<Filter>, ContractError> {
     if json.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -67,7 +67,7 @@ pub fn with_filters(
     query: Box<dyn Query>,
     filters: &[Filter],
     schema: &IndexSchema,
-) -> Result<Box<dyn Query>, LeafError> {
+) -> Result<Box<dyn Query>, ContractError> {
     if filters.is_empty() {
         return Ok(query);
     }
@@ -88,7 +88,7 @@ impl Filter {
     }
 
     /// The tantivy query selecting what this filter keeps.
-    pub fn to_query(&self, schema: &IndexSchema) -> Result<Box<dyn Query>, LeafError> {
+    pub fn to_query(&self, schema: &IndexSchema) -> Result<Box<dyn Query>, ContractError> {
         let one = |count: usize| {
             if count == 1 {
                 Ok(())
@@ -117,7 +117,7 @@ impl Filter {
                 let bound = |inclusive: &Option<Json>,
                              exclusive: &Option<Json>,
                              which: &str|
-                 -> Result<Bound<Term>, LeafError> {
+                 -> Result<Bound<Term>, ContractError> {
                     match (inclusive, exclusive) {
                         (Some(_), Some(_)) => {
                             Err(invalid(format!("range on `{name}`: give {which}e or {which}, not both")))
@@ -138,7 +138,7 @@ impl Filter {
     }
 }
 
-fn filterable(schema: &IndexSchema, name: &str, filter: &str) -> Result<(Field, FieldKind), LeafError> {
+fn filterable(schema: &IndexSchema, name: &str, filter: &str) -> Result<(Field, FieldKind), ContractError> {
     if name == schema.id_field_name() {
         return Ok((schema.id_field, FieldKind::Keyword));
     }
@@ -151,7 +151,7 @@ fn filterable(schema: &IndexSchema, name: &str, filter: &str) -> Result<(Field, 
     }
 }
 
-fn term(field: Field, kind: FieldKind, name: &str, value: &Json) -> Result<Term, LeafError> {
+fn term(field: Field, kind: FieldKind, name: &str, value: &Json) -> Result<Term, ContractError> {
     let wrong = || invalid(format!("filter on `{name}` ({}): unexpected value {value}", kind.name()));
     Ok(match kind {
         FieldKind::Keyword | FieldKind::Text => Term::from_field_text(field, value.as_str().ok_or_else(wrong)?),
@@ -172,7 +172,7 @@ fn term(field: Field, kind: FieldKind, name: &str, value: &Json) -> Result<Term,
 
 #[cfg(test)]
 mod tests {
-    use fanout_indexer::SchemaFile;
+    use crate::schema::SchemaFile;
 
     use super::*;
 

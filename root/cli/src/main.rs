@@ -1,6 +1,6 @@
 //! `fanout`: one binary for every role: `local`, `index`, `leaf`, `root`.
 
-mod cli;
+use fanout_cli::cli;
 
 use clap::Parser as _;
 
@@ -12,6 +12,8 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Every role counts from start-up, not from the first scrape.
+    fanout_contracts::telemetry::install();
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -27,11 +27,16 @@ pub struct LeafArgs {
     /// Searches that may wait for a thread before new ones get ResourceExhausted.
     #[arg(long, default_value_t = 256)]
     max_queue: usize,
-    /// Tests and benchmarks only: delay a fraction of searches, as FRACTION:DURATION
-    /// (0.01:50ms). Changeable at run time through fanout.v1.LeafAdmin.
+    /// Tests and benchmarks only: serve fanout.v1.LeafAdmin and accept --inject-*; without
+    /// it, LeafAdmin answers PERMISSION_DENIED and no fault can be injected.
+    #[arg(long, env = "FANOUT_ENABLE_FAULT_INJECTION")]
+    enable_fault_injection: bool,
+    /// Tests and benchmarks only (needs --enable-fault-injection): delay a fraction of
+    /// searches, as FRACTION:DURATION (0.01:50ms). Changeable through fanout.v1.LeafAdmin.
     #[arg(long, value_parser = parse_delay, env = "FANOUT_INJECT_DELAY")]
     inject_delay: Option<(f64, Duration)>,
-    /// Tests and benchmarks only: fail a fraction of searches with Unavailable.
+    /// Tests and benchmarks only (needs --enable-fault-injection): fail a fraction of
+    /// searches with Unavailable.
     #[arg(long, value_parser = parse_fraction, env = "FANOUT_INJECT_ERROR")]
     inject_error: Option<f64>,
 }
@@ -39,11 +44,19 @@ pub struct LeafArgs {
 pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     let defaults = LeafConfig::new(&args.index, args.shard);
     let faults = faults(args.inject_delay, args.inject_error);
-    if faults != Faults::default() {
-        tracing::warn!(?faults, "fault injection is on");
+    if faults != Faults::default() && !args.enable_fault_injection {
+        anyhow::bail!("--inject-delay and --inject-error need --enable-fault-injection (tests and benchmarks only)");
     }
-    let config =
-        LeafConfig { threads: args.threads.unwrap_or(defaults.threads), max_queue: args.max_queue, faults, ..defaults };
+    if args.enable_fault_injection {
+        tracing::warn!(?faults, "fault injection is enabled: do not run this leaf in production");
+    }
+    let config = LeafConfig {
+        threads: args.threads.unwrap_or(defaults.threads),
+        max_queue: args.max_queue,
+        fault_injection: args.enable_fault_injection,
+        faults,
+        ..defaults
+    };
     let leaf = Leaf::open(&config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{IndexerError, io_error};
+use crate::error::{ContractError, io_error};
 use crate::schema::SchemaFile;
 use crate::sharding::SHARDING_FUNCTION;
 use crate::term_layout::TermStatistics;
@@ -110,9 +110,9 @@ impl Manifest {
     }
 
     /// Reads the manifest of the index directory `dir`.
-    pub fn read(dir: &Path) -> Result<Manifest, IndexerError> {
+    pub fn read(dir: &Path) -> Result<Manifest, ContractError> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|err| IndexerError::Manifest {
+        let text = std::fs::read_to_string(&path).map_err(|err| ContractError::Manifest {
             path: dir.to_path_buf(),
             message: if err.kind() == std::io::ErrorKind::NotFound {
                 format!("not a fanout index (no {MANIFEST_FILE})")
@@ -120,12 +120,12 @@ impl Manifest {
                 format!("cannot read {MANIFEST_FILE}: {err}")
             },
         })?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|err| IndexerError::Manifest {
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|err| ContractError::Manifest {
             path: path.clone(),
             message: format!("invalid manifest: {err}"),
         })?;
         if manifest.format_version != FORMAT_VERSION {
-            return Err(IndexerError::Manifest {
+            return Err(ContractError::Manifest {
                 path,
                 message: format!(
                     "format version {} is not supported (this fanout reads version {FORMAT_VERSION})",
@@ -134,7 +134,7 @@ impl Manifest {
             });
         }
         if manifest.shard_doc_counts.len() != manifest.shard_count as usize {
-            return Err(IndexerError::Manifest {
+            return Err(ContractError::Manifest {
                 path,
                 message: format!(
                     "shard_count is {} but shard_doc_counts lists {} shards",
@@ -144,7 +144,7 @@ impl Manifest {
             });
         }
         if (manifest.layout == Layout::Term) != manifest.term_statistics.is_some() {
-            return Err(IndexerError::Manifest {
+            return Err(ContractError::Manifest {
                 path,
                 message: "term_statistics must be present exactly when the layout is `term`".into(),
             });
@@ -153,7 +153,7 @@ impl Manifest {
     }
 
     /// Writes the manifest into `dir` and syncs it to disk.
-    pub fn write(&self, dir: &Path) -> Result<(), IndexerError> {
+    pub fn write(&self, dir: &Path) -> Result<(), ContractError> {
         let path = dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
         let mut file = File::create(&path).map_err(io_error(format!("creating {}", path.display())))?;

@@ -22,7 +22,7 @@ use tantivy::schema::{
     SchemaBuilder, TextFieldIndexing, TextOptions,
 };
 
-use crate::error::IndexerError;
+use crate::error::ContractError;
 
 /// Tokenizers a text field may name: tantivy's built-in ones.
 pub const TOKENIZERS: &[&str] = &["default", "en_stem", "whitespace", "raw"];
@@ -114,27 +114,27 @@ pub struct IndexSchema {
 
 impl SchemaFile {
     /// Reads and parses a schema file.
-    pub fn read(path: &Path) -> Result<SchemaFile, IndexerError> {
-        let text = std::fs::read_to_string(path).map_err(|source| IndexerError::Io {
+    pub fn read(path: &Path) -> Result<SchemaFile, ContractError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ContractError::Io {
             context: format!("reading schema file {}", path.display()),
             source,
         })?;
         Self::parse(&text).map_err(|err| match err {
-            IndexerError::Schema(message) => IndexerError::Schema(format!("{}: {message}", path.display())),
+            ContractError::Schema(message) => ContractError::Schema(format!("{}: {message}", path.display())),
             other => other,
         })
     }
 
     /// Parses a schema file's text.
-    pub fn parse(text: &str) -> Result<SchemaFile, IndexerError> {
-        toml::from_str(text).map_err(|err| IndexerError::Schema(err.to_string().trim().to_string()))
+    pub fn parse(text: &str) -> Result<SchemaFile, ContractError> {
+        toml::from_str(text).map_err(|err| ContractError::Schema(err.to_string().trim().to_string()))
     }
 }
 
 impl IndexSchema {
     /// Validates a schema file and builds the tantivy schema.
-    pub fn build(file: SchemaFile) -> Result<IndexSchema, IndexerError> {
-        let invalid = |message: String| Err(IndexerError::Schema(message));
+    pub fn build(file: SchemaFile) -> Result<IndexSchema, ContractError> {
+        let invalid = |message: String| Err(ContractError::Schema(message));
         if file.id_field.is_empty() {
             return invalid("id_field must not be empty".into());
         }
@@ -182,7 +182,7 @@ impl IndexSchema {
     }
 
     /// Reads, validates and builds a schema file.
-    pub fn read(path: &Path) -> Result<IndexSchema, IndexerError> {
+    pub fn read(path: &Path) -> Result<IndexSchema, ContractError> {
         Self::build(SchemaFile::read(path)?)
     }
 
@@ -192,13 +192,13 @@ impl IndexSchema {
     }
 }
 
-fn add_field(builder: &mut SchemaBuilder, spec: &FieldSpec) -> Result<Field, IndexerError> {
+fn add_field(builder: &mut SchemaBuilder, spec: &FieldSpec) -> Result<Field, ContractError> {
     let name = spec.name.as_str();
     let field = match spec.kind {
         FieldKind::Text => {
             let tokenizer = spec.tokenizer.as_deref().unwrap_or("default");
             if !TOKENIZERS.contains(&tokenizer) {
-                return Err(IndexerError::Schema(format!(
+                return Err(ContractError::Schema(format!(
                     "field `{name}`: unknown tokenizer `{tokenizer}` (expected one of {})",
                     TOKENIZERS.join(", ")
                 )));
@@ -240,7 +240,7 @@ fn numeric_options(stored: bool) -> NumericOptions {
 mod tests {
     use super::*;
 
-    fn schema(text: &str) -> Result<IndexSchema, IndexerError> {
+    fn schema(text: &str) -> Result<IndexSchema, ContractError> {
         IndexSchema::build(SchemaFile::parse(text)?)
     }
 

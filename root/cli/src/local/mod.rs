@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, ShardConfig};
-use crate::server::RootServerHandle;
+use fanout_root::config::{ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, ShardConfig};
+use fanout_root::server::RootServerHandle;
 
 /// A running leaf inside a [`LocalCluster`].
 struct RunningLeaf {
@@ -65,7 +65,9 @@ pub struct LocalOptions {
     pub timeout_ms: u32,
     /// The root's hedging policy.
     pub hedging: HedgingConfig,
-    /// Faults every leaf injects from the start (tests and benchmarks only).
+    /// Whether leaves serve `LeafAdmin` and inject faults (tests and benchmarks only).
+    pub leaf_fault_injection: bool,
+    /// Faults every leaf injects from the start (needs `leaf_fault_injection`).
     pub leaf_faults: Faults,
 }
 
@@ -78,6 +80,7 @@ impl Default for LocalOptions {
             leaf_threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             hedging: HedgingConfig::default(),
+            leaf_fault_injection: false,
             leaf_faults: Faults::default(),
         }
     }
@@ -100,6 +103,7 @@ impl LocalCluster {
             for _ in 0..options.replicas {
                 let config = LeafConfig {
                     threads: options.leaf_threads,
+                    fault_injection: options.leaf_fault_injection,
                     faults: options.leaf_faults,
                     ..LeafConfig::new(index_dir, shard)
                 };

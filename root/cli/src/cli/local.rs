@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::local::prepare::Workdir;
+use crate::local::{LocalCluster, LocalOptions};
 use clap::Args;
 use fanout_indexer::Layout;
 use fanout_indexer::demo::EXAMPLE_QUERIES;
-use fanout_root::local::prepare::Workdir;
-use fanout_root::local::{LocalCluster, LocalOptions};
 
 #[derive(Debug, Args)]
 pub struct LocalArgs {

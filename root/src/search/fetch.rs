@@ -1,0 +1,82 @@
+//! The fetch phase: stored fields (and snippets) of the final page only, from the shards
+//! that store those documents, at the generation the page was computed on. Hits of a
+//! shard whose fetch fails are dropped and the shard is reported.
+
+use std::collections::BTreeMap;
+
+use fanout_proto::v1::{DocAddress, FetchRequest, FetchedDoc, GlobalStats, Highlight};
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+use crate::cluster::{Cluster, ShardFailure};
+use crate::error::RootError;
+use crate::search::answer::{Locator, PageHit};
+use crate::search::outcome::ShardOutcomes;
+use crate::search::request::ValidRequest;
+use crate::search::response::Hit;
+use crate::search::scatter::scatter;
+
+/// Fetches the page's documents; `statistics` weigh the snippets' terms.
+pub async fn fetch_phase(
+    cluster: &Cluster,
+    request: &ValidRequest,
+    page: &[PageHit],
+    generation: u64,
+    statistics: &GlobalStats,
+    deadline: Instant,
+    outcomes: &mut ShardOutcomes,
+) -> Result<Vec<Hit>, RootError> {
+    let mut by_shard: BTreeMap<u32, (Vec<DocAddress>, Vec<u64>)> = BTreeMap::new();
+    for hit in page {
+        let (addresses, ordinals) = by_shard.entry(hit.shard).or_default();
+        match hit.locator {
+            Locator::Address(address) => addresses.push(address),
+            Locator::Ordinal(ordinal) => ordinals.push(ordinal),
+        }
+    }
+    let highlight = request.highlight.as_ref().map(|highlight| Highlight {
+        query: request.query.clone(),
+        stats: Some(statistics.clone()),
+        fields: highlight.fields.clone(),
+        pre_tag: highlight.pre_tag.clone(),
+        post_tag: highlight.post_tag.clone(),
+        max_chars: highlight.max_chars,
+    });
+    let wanted: BTreeMap<u32, usize> = by_shard.iter().map(|(shard, (a, o))| (*shard, a.len() + o.len())).collect();
+    let requests = by_shard
+        .into_iter()
+        .map(|(shard, (addresses, ordinals))| {
+            let fetch = FetchRequest {
+                addresses,
+                ordinals,
+                fields: request.fields.clone(),
+                generation,
+                highlight: highlight.clone(),
+            };
+            (shard, fetch)
+        })
+        .collect();
+    let mut fetched: BTreeMap<u32, std::vec::IntoIter<FetchedDoc>> = BTreeMap::new();
+    for answer in scatter(cluster, requests, generation, deadline, outcomes).await? {
+        let expected = wanted[&answer.shard];
+        if answer.value.docs.len() == expected {
+            fetched.insert(answer.shard, answer.value.docs.into_iter());
+        } else {
+            let reason = format!("fetch returned {} documents for {expected} addresses", answer.value.docs.len());
+            outcomes.fail(answer.shard, ShardFailure::Unavailable(reason));
+        }
+    }
+    let mut hits = Vec::with_capacity(page.len());
+    for hit in page {
+        // Each shard's documents come back in the order they were asked for, which is
+        // page order.
+        let Some(doc) = fetched.get_mut(&hit.shard).and_then(Iterator::next) else {
+            continue;
+        };
+        let fields = RawValue::from_string(doc.fields_json)
+            .map_err(|err| RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard)))?;
+        let highlights = doc.highlights.into_iter().collect();
+        hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, sort: hit.sort_value, fields, highlights });
+    }
+    Ok(hits)
+}
