@@ -34,4 +34,5 @@ pub mod statistics;
 
 pub use error::LeafError;
 pub use server::{Leaf, LeafConfig};
+pub use service::LeafService;
 pub use shard::Shard;

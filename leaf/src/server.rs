@@ -82,6 +82,13 @@ impl Leaf {
         Ok(Leaf { service: LeafService::new(shard, pool, faults), admin })
     }
 
+    /// The `fanout.v1.Leaf` service itself, to call in process (the root's
+    /// `LeafClient::Local`); dropping a call's future cancels its work as a reset gRPC
+    /// stream does.
+    pub fn service(&self) -> LeafService {
+        self.service.clone()
+    }
+
     /// Serves until `shutdown` completes; in-flight requests then finish before this
     /// returns. gRPC and `/metrics` share the port (HTTP/2 for gRPC, HTTP/1 for curl).
     pub async fn serve(
