@@ -155,6 +155,11 @@ impl Replica {
         }
     }
 
+    /// Why it is out of rotation, when it is.
+    pub fn reason(&self) -> Option<String> {
+        self.health().reason.clone()
+    }
+
     /// The index generation it last answered with (0: not known yet).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)

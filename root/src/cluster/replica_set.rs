@@ -442,11 +442,16 @@ impl ReplicaSet {
             return ShardFailure::GenerationUnavailable { generation, reason: reasons.join("; ") };
         }
         if errors.is_empty() {
-            let misplaced = self.replicas.iter().filter(|r| r.state() == ReplicaState::Misplaced).count();
-            return ShardFailure::Unavailable(if misplaced > 0 {
-                format!("no replica serves this shard ({misplaced} answer as another shard or index)")
-            } else {
+            let misplaced: Vec<String> = self
+                .replicas
+                .iter()
+                .filter(|replica| replica.state() == ReplicaState::Misplaced)
+                .map(|replica| format!("{}: {}", replica.address, replica.reason().unwrap_or_default()))
+                .collect();
+            return ShardFailure::Unavailable(if misplaced.is_empty() {
                 "no replicas".into()
+            } else {
+                format!("no replica serves this shard ({})", misplaced.join("; "))
             });
         }
         ShardFailure::Unavailable(format!("no replica answered ({})", errors.join("; ")))

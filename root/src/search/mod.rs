@@ -136,3 +136,6 @@ impl RootSearcher {
         get::get(&self.cluster, id, fields, deadline).await
     }
 }
+
+#[cfg(test)]
+mod tests;
