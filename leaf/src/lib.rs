@@ -14,11 +14,16 @@
 //! - [`postings`]: a term-partitioned shard's postings, scored term by term.
 //! - [`snippets`]: highlighted fragments weighted with global statistics.
 //! - [`statistics`]: global BM25 statistics received from the root.
-//! - [`faults`]: fault injection for tests and benchmarks (off by default).
-//! - [`ranking`]: relevance or field order as one key, and search_after cursors.
+//! - [`faults`]: fault injection for tests and benchmarks (off unless enabled at start).
+//! - [`ranking`]: relevance or field order as one key; the top-k in the total order of
+//!   `fanout_contracts::Position`.
 //! - [`pool`]: the bounded thread pool all tantivy work runs on.
 //! - [`cancel`]: cancel flags and the collector that honours them between segments.
 //! - [`error`]: the crate's error type and its gRPC status mapping.
+//!
+//! The leaf depends on `fanout-contracts` and `fanout-proto` only: what it shares with
+//! the indexer (schema, manifest, term layout) and the root (limits, filters,
+//! aggregations, the order of hits) is in the contracts crate.
 
 pub mod cancel;
 pub mod error;

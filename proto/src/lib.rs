@@ -1,8 +1,12 @@
-//! fanout's gRPC contract: package `fanout.v1`, services `Leaf` and `Root`.
+//! fanout's gRPC contract: package `fanout.v1`, services `Leaf`, `LeafAdmin` and `Root`.
+//! What else the roles must agree on (schema, manifest, sharding, the order of hits)
+//! lives beside it in `fanout-contracts` (`proto/contracts/`).
 //!
 //! # Layout
-//! - `proto/fanout/v1/leaf.proto`: the shard server (Search, Fetch, Stats, Info).
-//! - `proto/fanout/v1/root.proto`: the user-facing service (Search).
+//! - `proto/fanout/v1/leaf.proto`: the shard server: `Leaf` (Search, Fetch, Stats, Info,
+//!   Get, Postings; every answer carries its `ShardIdentity`) and `LeafAdmin` (fault
+//!   injection, served only with `--enable-fault-injection`).
+//! - `proto/fanout/v1/root.proto`: the user-facing service `Root` (Search, Get, Cluster).
 //! - [`v1`]: the code tonic and prost generate from them at build time.
 //! - [`FILE_DESCRIPTOR_SET`]: the encoded descriptors, for gRPC server reflection.
 

@@ -3,13 +3,18 @@
 //!
 //! # Layout
 //! - [`config`]: the cluster file (index name, shards and their replicas).
-//! - [`cluster`]: replica sets: calling a replica, failing over, readiness probes.
-//! - [`search`]: the request path: admit, statistics, query phase, merge, fetch; and for
-//!   a term-partitioned index, postings by term combined at the root.
+//! - [`cluster`]: the leaf client (gRPC or in process), replica sets (choice, hedging,
+//!   failover, which answers to believe), the pinned generation, readiness probes.
+//! - [`search`]: the request path: admit, pin a generation, statistics, query phase,
+//!   merge, fetch; and for a term-partitioned index, postings by term combined at the root.
 //! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`).
 //! - [`grpc`]: the `fanout.v1.Root` service.
 //! - [`server`]: serving both APIs until shutdown.
 //! - [`error`]: the crate's error type and its HTTP and gRPC mappings.
+//!
+//! The root depends on `fanout-contracts` and `fanout-proto` only; it reaches leaves
+//! through [`cluster::LeafClient`], never through the leaf crate. The `fanout` binary
+//! and `fanout local` are `fanout-cli` (`root/cli/`).
 
 pub mod cluster;
 pub mod config;
