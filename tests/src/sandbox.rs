@@ -29,6 +29,8 @@ pub struct Sandbox {
     pub index_dir: PathBuf,
     /// The schema the index was built with.
     pub schema: IndexSchema,
+    /// How the index is partitioned.
+    pub layout: Layout,
     /// The running servers.
     pub cluster: LocalCluster,
     http: reqwest::Client,
@@ -132,7 +134,7 @@ impl SandboxBuilder {
             ..LocalOptions::default()
         };
         let cluster = LocalCluster::start(&index_dir, &options).await.expect("the cluster starts");
-        Sandbox { dir, index_dir, schema, cluster, http: reqwest::Client::new() }
+        Sandbox { dir, index_dir, schema, layout: self.layout, cluster, http: reqwest::Client::new() }
     }
 }
 

@@ -31,8 +31,12 @@ async fn a_dead_shard_gives_partial_results_with_exact_counts() {
         let live: Vec<String> =
             reference.matching_ids(query).into_iter().filter(|id| shard_for_id(id, 3) != dead).collect();
         assert_eq!(answer["total_hits"].as_u64(), Some(live.len() as u64), "{query}: exact count of the live shards");
-        for (id, _) in hits_of(&answer) {
+        let hits = hits_of(&answer);
+        assert_eq!(hits.len(), live.len().min(50), "{query}: a full page from the live shards");
+        let mut seen = std::collections::HashSet::new();
+        for (id, _) in hits {
             assert!(live.contains(&id), "{query}: hit {id} cannot come from a live shard");
+            assert!(seen.insert(id.clone()), "{query}: hit {id} appears twice");
         }
 
         let (status, answer) = sandbox.search(&json!({"query": query, "allow_partial": false})).await;

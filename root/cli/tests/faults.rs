@@ -1,16 +1,22 @@
 //! Fault tests with real processes on loopback: 3 shards × 2 replicas of `fanout leaf`
-//! and a `fanout root`, a bounded open-loop query stream (40 queries/s for 8 s), and
-//! leaves killed (-9), stopped (SIGSTOP: a gray failure) and restarted mid-stream. They
-//! assert outcomes (answers, partial flags, accounts, states), never timings. They run
-//! one at a time: each starts seven processes. One runs over a term-partitioned index.
+//! and a `fanout root`, a bounded open-loop query stream (40 queries/s for 8 s, every
+//! query a different one, so that statistics are gathered, not cached, after the fault),
+//! and leaves killed (-9), stopped (SIGSTOP: a gray failure) and restarted mid-stream.
+//! They assert outcomes (answers equal to a single index's, partial flags, accounts,
+//! states), never timings. They run one at a time: each starts seven processes. One runs
+//! over a term-partitioned index.
 
 mod support;
 
-use std::sync::Mutex;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use fanout_indexer::shard_for_id;
 use serde_json::{Value, json};
 use support::cluster::{Outcome, ProcessCluster, TIMEOUT_MS};
+use support::reference::Reference;
+use support::{cranfield_docs, cranfield_schema};
 
 const SHARDS: usize = 3;
 const RATE: u32 = 40;
@@ -24,14 +30,41 @@ fn run(test: impl std::future::Future<Output = ()>) {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(test);
 }
 
+/// The single index over all of Cranfield.
+fn reference() -> &'static Reference {
+    static REFERENCE: OnceLock<Reference> = OnceLock::new();
+    REFERENCE.get_or_init(|| Reference::build(&cranfield_docs(), &cranfield_schema()))
+}
+
+/// Asserts that every query of a stream was a different one (none answered from the
+/// statistics cache of an earlier one).
+fn assert_distinct(outcomes: &[Outcome], what: &str) {
+    let distinct: HashSet<&str> = outcomes.iter().map(|outcome| outcome.query.as_str()).collect();
+    assert_eq!(distinct.len(), outcomes.len(), "{what}: every query of the stream is a different one");
+}
+
+/// Asserts that an answer is `reference`'s (hits, scores, order up to ties, total) and
+/// that every hit is attributed to the shard that owns it.
+fn assert_answer(reference: &Reference, outcome: &Outcome, context: &str) {
+    for hit in outcome.answer["hits"].as_array().unwrap() {
+        let id = hit["id"].as_str().unwrap();
+        assert_eq!(hit["shard"], shard_for_id(id, SHARDS as u32), "{context}: {id} on the wrong shard");
+    }
+    if let Err(why) = reference.check(&outcome.query, outcome.limit, &outcome.answer) {
+        panic!("{context}: {:?}: not the single index's answer: {why}: {}", outcome.query, outcome.answer);
+    }
+}
+
 fn assert_all_complete(outcomes: &[Outcome], what: &str) {
     assert!(!outcomes.is_empty());
+    assert_distinct(outcomes, what);
     for (number, outcome) in outcomes.iter().enumerate() {
         assert_eq!(outcome.status, 200, "{what}: query {number}: {}", outcome.answer);
         assert_eq!(outcome.answer["partial"], false, "{what}: query {number}: {}", outcome.answer);
         assert_eq!(outcome.answer["shards"]["successful"], SHARDS, "{what}: query {number}");
         let took = outcome.answer["took_ms"].as_u64().unwrap();
         assert!(took <= TIMEOUT_MS, "{what}: query {number} answered after its deadline ({took} ms)");
+        assert_answer(reference(), outcome, &format!("{what}: query {number}"));
     }
 }
 
@@ -149,6 +182,10 @@ fn a_shard_with_every_replica_dead_is_reported() {
         cluster.kill(1, 0);
         cluster.kill(1, 1);
         let outcomes = cluster.stream(RATE, Duration::from_secs(3), Duration::MAX, || {}).await;
+        // What the live shards hold: the answer is a single index's over those documents
+        // (statistics summed over the shards that answered).
+        let live = Reference::build_where(&cranfield_docs(), &cranfield_schema(), |id| shard_for_id(id, 3) != 1);
+        assert_distinct(&outcomes, "a dead shard");
         for (number, outcome) in outcomes.iter().enumerate() {
             assert_eq!(outcome.status, 200, "query {number}: {}", outcome.answer);
             assert_eq!(outcome.answer["partial"], true, "query {number}");
@@ -159,6 +196,7 @@ fn a_shard_with_every_replica_dead_is_reported() {
                 "query {number}: {account}"
             );
             assert_eq!(outcome.answer["failures"][0]["shard"], 1);
+            assert_answer(&live, outcome, &format!("a dead shard: query {number}"));
         }
         let strict = cluster.search(json!({"query": "boundary layer", "allow_partial": false})).await;
         assert_eq!(strict.status, 503, "{}", strict.answer);

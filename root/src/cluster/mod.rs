@@ -166,13 +166,15 @@ impl Cluster {
     }
 
     /// Asks `Info` of every usable replica whose generation is not known yet (at start,
-    /// and after a replica comes back), within `deadline`; a replica that answers as
-    /// another shard or index is taken out of rotation.
-    pub async fn learn_generations(&self, deadline: Instant) {
+    /// and after a replica comes back), or with `all` of every usable replica (a replica
+    /// restarted onto another generation may get no traffic to say so), within
+    /// `deadline`; a replica that answers as another shard or index is taken out of
+    /// rotation.
+    pub async fn learn_generations(&self, deadline: Instant, all: bool) {
         let asks = self.shards.iter().flat_map(|set| {
             set.replicas().iter().enumerate().filter_map(move |(index, replica)| {
                 let usable = matches!(replica.state(), ReplicaState::Healthy | ReplicaState::Probation);
-                (usable && replica.generation() == 0).then_some((set, index, replica))
+                (usable && (all || replica.generation() == 0)).then_some((set, index, replica))
             })
         });
         let asks = asks.map(|(set, index, replica)| async move {
@@ -216,7 +218,8 @@ impl Cluster {
                     return Err(format!("{}: ejected", replica.address));
                 }
                 if replica.state() == ReplicaState::Misplaced {
-                    return Err(format!("{}: misplaced", replica.address));
+                    let why = replica.reason().unwrap_or_default();
+                    return Err(format!("{}: misplaced: {why}", replica.address));
                 }
                 match replica.client.info(InfoRequest {}, timeout).await {
                     Err(status) => Err(format!("{}: {}", replica.address, status.message())),

@@ -23,10 +23,14 @@ const PROBE_QUERY: &str = "*";
 /// be put on probation: sub-millisecond ratios are noise.
 const PROBATION_MIN_GAP_MS: f64 = 2.0;
 
+/// Every this many rounds, the prober asks every replica's generation (`Info`).
+const GENERATION_ROUNDS: u64 = 5;
+
 /// Runs until `stop` changes.
 pub async fn run(cluster: Arc<Cluster>, mut stop: watch::Receiver<()>) {
     let interval = Duration::from_millis(cluster.health.probe_interval_ms);
     let mut ticker = tokio::time::interval(interval);
+    let mut rounds_done: u64 = 0;
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -35,7 +39,11 @@ pub async fn run(cluster: Arc<Cluster>, mut stop: watch::Receiver<()>) {
         }
         let rounds = cluster.shards.iter().map(probe_shard);
         futures::future::join_all(rounds).await;
-        cluster.learn_generations(Instant::now() + interval).await;
+        // Every few rounds, every replica's generation is asked again: a replica restarted
+        // onto a new one while searches skip it would otherwise never say so.
+        rounds_done += 1;
+        let all = rounds_done.is_multiple_of(GENERATION_ROUNDS);
+        cluster.learn_generations(Instant::now() + interval, all).await;
     }
 }
 

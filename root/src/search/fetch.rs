@@ -3,6 +3,7 @@
 //! shard whose fetch fails are dropped and the shard is reported.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use fanout_proto::v1::{DocAddress, FetchRequest, FetchedDoc, GlobalStats, Highlight};
 use serde_json::value::RawValue;
@@ -15,6 +16,21 @@ use crate::search::outcome::ShardOutcomes;
 use crate::search::request::ValidRequest;
 use crate::search::response::Hit;
 use crate::search::scatter::scatter;
+
+/// The longest part of a request's deadline kept for the fetch phase.
+const MAX_FETCH_RESERVE: Duration = Duration::from_millis(250);
+
+/// When the phases before the fetch must end: a fifth of the deadline (at most 250 ms)
+/// is kept for fetching the page, so that shards that answered in time are not lost to
+/// one that did not (it is reported timed out; the others' documents are fetched). A
+/// request with no page (limit 0) fetches nothing and keeps nothing.
+pub fn gather_deadline(request: &ValidRequest, deadline: Instant) -> Instant {
+    if request.limit == 0 {
+        return deadline;
+    }
+    let reserve = (Duration::from_millis(u64::from(request.timeout_ms)) / 5).min(MAX_FETCH_RESERVE);
+    deadline.checked_sub(reserve).unwrap_or(deadline)
+}
 
 /// Fetches the page's documents; `statistics` weigh the snippets' terms.
 pub async fn fetch_phase(

@@ -125,7 +125,7 @@ impl RootSearcher {
         if let Some(generation) = self.cluster.serving_generation() {
             return generation;
         }
-        self.cluster.learn_generations(deadline).await;
+        self.cluster.learn_generations(deadline, false).await;
         self.cluster.serving_generation().unwrap_or(0)
     }
 

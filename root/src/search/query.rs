@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::error::RootError;
 use crate::search::aggregations;
 use crate::search::answer::{Gathered, Locator, PageHit};
-use crate::search::fetch::fetch_phase;
+use crate::search::fetch::{fetch_phase, gather_deadline};
 use crate::search::merge::{ShardHit, merge_top_k, shard_list};
 use crate::search::outcome::ShardOutcomes;
 use crate::search::profile::{PhaseClock, Profile};
@@ -40,7 +40,8 @@ pub async fn search(
     outcomes: &mut ShardOutcomes,
 ) -> Result<Gathered, RootError> {
     let mut clock = PhaseClock::start();
-    let (stats, statistics_cached) = stats_cache.get(cluster, &request.query, generation, deadline, outcomes).await?;
+    let gather = gather_deadline(request, deadline);
+    let (stats, statistics_cached) = stats_cache.get(cluster, &request.query, generation, gather, outcomes).await?;
     let statistics_ms = clock.lap();
     // A count-only request (limit 0) needs no hits from any shard.
     let wanted = if request.limit == 0 { 0 } else { request.offset + request.limit };
@@ -62,7 +63,7 @@ pub async fn search(
         .collect();
     let mut results =
         QueryResults { lists: Vec::new(), total_hits: 0, intermediate: Vec::new(), shard_times: Vec::new() };
-    for answer in scatter(cluster, requests, generation, deadline, outcomes).await? {
+    for answer in scatter(cluster, requests, generation, gather, outcomes).await? {
         let response = answer.value;
         results.shard_times.push((answer.shard, answer.elapsed_ms));
         results.total_hits += response.total_hits;

@@ -1,16 +1,24 @@
-//! A cluster of separate processes: `shards × replicas` leaves and a root, and a bounded
-//! open-loop query stream to run while a test breaks things.
+//! A cluster of separate processes: `shards × replicas` leaves and a root, and bounded
+//! open-loop query streams to run while a test breaks things.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use fanout_proto::v1::InfoRequest;
+use fanout_proto::v1::leaf_client::LeafClient;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
-use super::{Running, free_port, index_cranfield_as, text};
+use super::{Running, cranfield_docs, free_port, index_data, query_pool, text};
 
 /// The request deadline every stream query carries.
 pub const TIMEOUT_MS: u64 = 2_000;
+
+/// Distinct queries the streams of one cluster go through before any repeats.
+pub const POOL: usize = 1_500;
 
 /// One leaf process and the port it serves on (kept across restarts).
 pub struct LeafProcess {
@@ -22,8 +30,8 @@ pub struct LeafProcess {
 
 /// Leaves and a root as separate `fanout` processes.
 pub struct ProcessCluster {
-    _dir: TempDir,
-    index: String,
+    dir: TempDir,
+    index: PathBuf,
     /// Leaves by shard, then replica.
     pub leaves: Vec<Vec<LeafProcess>>,
     /// The root process.
@@ -31,12 +39,20 @@ pub struct ProcessCluster {
     /// The root's HTTP port.
     pub http: u16,
     client: reqwest::Client,
+    queries: Arc<Vec<String>>,
+    next_query: Arc<AtomicUsize>,
 }
 
 /// What one query of a stream got.
 #[derive(Debug)]
 pub struct Outcome {
-    /// HTTP status.
+    /// The query text.
+    pub query: String,
+    /// The number of hits asked for.
+    pub limit: usize,
+    /// When it was sent.
+    pub sent: Instant,
+    /// HTTP status (0: no HTTP answer at all; the error is in `answer`).
     pub status: u16,
     /// The JSON answer.
     pub answer: Value,
@@ -51,11 +67,15 @@ impl ProcessCluster {
 
     /// [`ProcessCluster::start`] with the index in `layout` (`document` or `term`).
     pub async fn start_with_layout(shards: u32, replicas: u32, layout: &str) -> ProcessCluster {
+        Self::start_over(&cranfield_docs(), shards, replicas, layout).await
+    }
+
+    /// [`ProcessCluster::start`] over `data` (Cranfield's schema) in `layout`.
+    pub async fn start_over(data: &Path, shards: u32, replicas: u32, layout: &str) -> ProcessCluster {
         let dir = tempfile::tempdir().unwrap();
         let index = dir.path().join("cranfield");
-        let built = index_cranfield_as(&index, shards, layout);
+        let built = index_data(data, &index, shards, layout);
         assert!(built.status.success(), "{}", text(&built.stderr));
-        let index = index.to_str().unwrap().to_string();
         let mut leaves = Vec::new();
         let mut cluster = String::from("index = \"cranfield\"\n[hedging]\nmin_samples = 10\n");
         for shard in 0..shards {
@@ -82,9 +102,28 @@ impl ProcessCluster {
             "--grpc-listen",
             &format!("127.0.0.1:{grpc}"),
         ]);
-        let cluster = ProcessCluster { _dir: dir, index, leaves, root, http, client: reqwest::Client::new() };
+        let cluster = ProcessCluster {
+            dir,
+            index,
+            leaves,
+            root,
+            http,
+            client: reqwest::Client::new(),
+            queries: Arc::new(query_pool(POOL)),
+            next_query: Arc::new(AtomicUsize::new(0)),
+        };
         cluster.wait_until(Duration::from_secs(30), |_| true, "ready").await;
         cluster
+    }
+
+    /// The index directory the leaves serve.
+    pub fn index_dir(&self) -> &Path {
+        &self.index
+    }
+
+    /// A scratch directory that lives as long as the cluster.
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Polls `/readyz` and `/api/v1/cluster` until `condition` holds on the cluster view.
@@ -103,10 +142,35 @@ impl ProcessCluster {
         }
     }
 
-    async fn get(&self, path: &str) -> Option<(u16, Value)> {
+    /// Polls `/api/v1/cluster` (ready or not) until `condition` holds on it.
+    pub async fn wait_for_view(&self, limit: Duration, condition: impl Fn(&Value) -> bool, what: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some((_, view)) = self.get("/api/v1/cluster").await
+                && condition(&view)
+            {
+                return view;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the cluster did not get {what} within {limit:?}: {}",
+                self.view().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A GET on the root: status and JSON body.
+    pub async fn get(&self, path: &str) -> Option<(u16, Value)> {
         let response = self.client.get(format!("http://127.0.0.1:{}{path}", self.http)).send().await.ok()?;
         let status = response.status().as_u16();
         Some((status, response.json().await.ok()?))
+    }
+
+    /// The root's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.http);
+        self.client.get(url).send().await.unwrap().text().await.unwrap()
     }
 
     /// The root's `/api/v1/cluster` view.
@@ -126,10 +190,38 @@ impl ProcessCluster {
         }
     }
 
+    /// SIGTERM one leaf and wait for it to exit; whether it exited cleanly.
+    pub fn terminate(&mut self, shard: usize, replica: usize) -> bool {
+        let mut process = self.leaves[shard][replica].process.take().expect("a running leaf");
+        process.terminate()
+    }
+
     /// Starts a killed leaf again on its port.
     pub fn restart(&mut self, shard: usize, replica: usize) {
+        self.restart_as(shard, replica, shard as u32);
+    }
+
+    /// Starts a leaf serving shard `serves` on the port of a killed replica of `shard`.
+    pub fn restart_as(&mut self, shard: usize, replica: usize, serves: u32) {
+        assert!(self.leaves[shard][replica].process.is_none(), "the replica was stopped first");
         let port = self.leaves[shard][replica].port;
-        self.leaves[shard][replica].process = Some(spawn_leaf(&self.index, shard as u32, port));
+        self.leaves[shard][replica].process = Some(spawn_leaf(&self.index, serves, port));
+    }
+
+    /// Waits until the leaf on a replica's port answers `Info` with `generation`.
+    pub async fn wait_for_leaf(&self, shard: usize, replica: usize, generation: u64, limit: Duration) {
+        let address = format!("http://127.0.0.1:{}", self.leaves[shard][replica].port);
+        let started = Instant::now();
+        loop {
+            if let Ok(mut client) = LeafClient::connect(address.clone()).await
+                && let Ok(info) = client.info(InfoRequest {}).await
+                && info.get_ref().generation == generation
+            {
+                return;
+            }
+            assert!(started.elapsed() < limit, "{address} did not serve generation {generation} within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// One search.
@@ -137,19 +229,25 @@ impl ProcessCluster {
         search(&self.client, self.http, body).await
     }
 
+    /// The next `count` queries of the cluster's pool (each stream continues where the last
+    /// one stopped, so statistics are rarely cached).
+    fn take_queries(&self, count: usize) -> Vec<String> {
+        let first = self.next_query.fetch_add(count, Ordering::Relaxed);
+        (first..first + count).map(|i| self.queries[i % self.queries.len()].clone()).collect()
+    }
+
     /// `rate` queries per second for `duration`, each sent at its scheduled time whatever
-    /// the others are doing (open loop), each with a deadline of [`TIMEOUT_MS`]. `during`
-    /// runs `after` into the stream.
+    /// the others are doing (open loop), each with a deadline of [`TIMEOUT_MS`] and a limit
+    /// of 5. `during` runs `after` into the stream.
     pub async fn stream(&self, rate: u32, duration: Duration, after: Duration, during: impl FnOnce()) -> Vec<Outcome> {
-        let queries: Vec<String> =
-            (0..200).map(|i| WORDS[i % WORDS.len()].to_string() + " " + WORDS[(i * 7 + 3) % WORDS.len()]).collect();
         let total = (f64::from(rate) * duration.as_secs_f64()) as usize;
+        let queries = self.take_queries(total);
         let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(total);
         let mut during = Some(during);
         let fault_at = started.checked_add(after);
-        for i in 0..total {
+        for (i, query) in queries.into_iter().enumerate() {
             let at = started + interval * i as u32;
             if let Some(fault_at) = fault_at
                 && at >= fault_at
@@ -159,10 +257,8 @@ impl ProcessCluster {
                 fault();
             }
             tokio::time::sleep_until(at).await;
-            let body = json!({"query": queries[i % queries.len()], "limit": 5, "timeout_ms": TIMEOUT_MS});
-            let client = self.client.clone();
-            let http = self.http;
-            tasks.push(tokio::spawn(async move { search(&client, http, body).await }));
+            let (client, http) = (self.client.clone(), self.http);
+            tasks.push(tokio::spawn(async move { stream_query(&client, http, query, 5).await }));
         }
         let mut outcomes = Vec::with_capacity(total);
         for task in tasks {
@@ -170,50 +266,80 @@ impl ProcessCluster {
         }
         outcomes
     }
+
+    /// Starts an open-loop stream of `rate` queries per second asking `limit` hits each,
+    /// in the background, until [`Background::finish`] (or at most `max` queries).
+    pub fn background(&self, rate: u32, limit: usize, max: usize) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let queries = self.take_queries(max);
+        let (client, http, flag) = (self.client.clone(), self.http, stop.clone());
+        let sender = tokio::spawn(async move {
+            let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for (i, query) in queries.into_iter().enumerate() {
+                tokio::time::sleep_until(started + interval * i as u32).await;
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let client = client.clone();
+                tasks.push(tokio::spawn(async move { stream_query(&client, http, query, limit).await }));
+            }
+            tasks
+        });
+        Background { stop, sender }
+    }
 }
 
-/// Words of the Cranfield collection, for queries that find something.
-const WORDS: &[&str] = &[
-    "boundary",
-    "layer",
-    "flow",
-    "pressure",
-    "wing",
-    "supersonic",
-    "heat",
-    "transfer",
-    "shock",
-    "wave",
-    "mach",
-    "number",
-    "laminar",
-    "turbulent",
-    "plate",
-    "cylinder",
-    "nozzle",
-    "jet",
-    "buckling",
-    "shell",
-    "panel",
-    "flutter",
-];
+/// A query stream running in the background.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    sender: tokio::task::JoinHandle<Vec<tokio::task::JoinHandle<Outcome>>>,
+}
+
+impl Background {
+    /// Stops sending and waits for every answer, in sending order.
+    pub async fn finish(self) -> Vec<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        let tasks = self.sender.await.unwrap();
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        outcomes
+    }
+}
+
+async fn stream_query(client: &reqwest::Client, http: u16, query: String, limit: usize) -> Outcome {
+    let sent = Instant::now();
+    let body = json!({"query": query, "limit": limit, "timeout_ms": TIMEOUT_MS});
+    let Outcome { status, answer, .. } = search(client, http, body).await;
+    Outcome { query, limit, sent, status, answer }
+}
 
 async fn search(client: &reqwest::Client, http: u16, body: Value) -> Outcome {
-    let response = client
-        .post(format!("http://127.0.0.1:{http}/api/v1/search"))
-        .json(&body)
-        .send()
-        .await
-        .expect("the root answers");
-    let status = response.status().as_u16();
-    Outcome { status, answer: response.json().await.expect("a JSON answer") }
+    let sent = Instant::now();
+    let query = body["query"].as_str().unwrap_or_default().to_string();
+    let limit = body["limit"].as_u64().unwrap_or(10) as usize;
+    let request = client.post(format!("http://127.0.0.1:{http}/api/v1/search")).json(&body);
+    let (status, answer) = match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.text().await {
+                Ok(body) => (status, serde_json::from_str(&body).unwrap_or_else(|_| json!({"not_json": body}))),
+                Err(err) => (0, json!({"transport_error": err.to_string()})),
+            }
+        }
+        Err(err) => (0, json!({"transport_error": err.to_string()})),
+    };
+    Outcome { query, limit, sent, status, answer }
 }
 
-fn spawn_leaf(index: &str, shard: u32, port: u16) -> Running {
+fn spawn_leaf(index: &Path, shard: u32, port: u16) -> Running {
     Running::spawn(&[
         "leaf",
         "--index",
-        index,
+        index.to_str().unwrap(),
         "--shard",
         &shard.to_string(),
         "--threads",

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use crate::cluster::Cluster;
 use crate::error::RootError;
 use crate::search::answer::{Gathered, Locator, PageHit, missing_shards_error};
-use crate::search::fetch::fetch_phase;
+use crate::search::fetch::{fetch_phase, gather_deadline};
 use crate::search::outcome::ShardOutcomes;
 use crate::search::profile::{PhaseClock, Profile};
 use crate::search::request::ValidRequest;
@@ -158,7 +158,8 @@ pub async fn search(
     refuse_document_only_features(request)?;
     let mut clock = PhaseClock::start();
     let plan = layout.plan(&request.query)?;
-    let gathered = postings::postings_phase(cluster, &plan, generation, deadline, outcomes).await?;
+    let gather = gather_deadline(request, deadline);
+    let gathered = postings::postings_phase(cluster, &plan, generation, gather, outcomes).await?;
     if outcomes.is_partial() {
         if outcomes.lacks_generation() {
             // A rollout is under way: the caller starts again on another generation.
