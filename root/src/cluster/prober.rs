@@ -80,12 +80,16 @@ async fn probe_shard(set: &ReplicaSet) {
                     let identity =
                         replica.client.info(InfoRequest {}, timeout).await.ok().and_then(|info| info.identity());
                     match identity {
-                        Some(identity) if set.expected().mismatch(&identity).is_none() => {
-                            replica.saw_generation(identity.generation);
-                            replica.probe_succeeded(started.elapsed(), true, config, restart_at);
-                            tracing::info!(shard = set.shard(), replica = %replica.address, "replica back in rotation");
-                        }
-                        _ => replica.probe_failed(config),
+                        Some(identity) => match set.expected().mismatch(&identity) {
+                            None => {
+                                replica.saw_generation(identity.generation);
+                                replica.probe_succeeded(started.elapsed(), true, config, restart_at);
+                                tracing::info!(shard = set.shard(), replica = %replica.address, "replica back in rotation");
+                            }
+                            // Alive, but another shard or index: it stays out, and says why.
+                            Some(why) => set.misplaced(index, &why),
+                        },
+                        None => replica.probe_failed(config),
                     }
                 }
                 ReplicaState::Ejected | ReplicaState::Misplaced => {}
