@@ -96,19 +96,7 @@ impl Mismatched {
         let leaves = ports
             .iter()
             .enumerate()
-            .map(|(shard, port)| {
-                Running::spawn(&[
-                    "leaf",
-                    "--index",
-                    index.to_str().unwrap(),
-                    "--shard",
-                    &shard.to_string(),
-                    "--threads",
-                    "1",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                ])
-            })
+            .map(|(shard, port)| support::cluster::spawn_leaf(&index, shard as u32, *port))
             .collect();
         let cluster = dir.path().join("cluster.toml");
         let shards: String =

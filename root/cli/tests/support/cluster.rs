@@ -335,7 +335,8 @@ async fn search(client: &reqwest::Client, http: u16, body: Value) -> Outcome {
     Outcome { query, limit, sent, status, answer }
 }
 
-fn spawn_leaf(index: &Path, shard: u32, port: u16) -> Running {
+/// Starts `fanout leaf` for `shard` of `index` on `port`, one search thread.
+pub fn spawn_leaf(index: &Path, shard: u32, port: u16) -> Running {
     Running::spawn(&[
         "leaf",
         "--index",
