@@ -32,6 +32,21 @@
 //! ```
 //!
 //! Shards are numbered in file order: the first `[[shard]]` is shard 0.
+//!
+//! Instead of (or as well as) static lists, the root can discover leaves by DNS, as a
+//! Kubernetes headless Service provides them (one A record per ready leaf pod); each
+//! address found is asked `Info` and placed in the shard it reports:
+//!
+//! ```toml
+//! index = "hackernews"
+//! shards = 4               # the shard count (needed when no [[shard]] is listed)
+//!
+//! [discovery]
+//! name = "fanout-leaf"     # DNS name resolving to every leaf
+//! port = 7001              # the leaves' gRPC port
+//! interval_ms = 5000       # re-resolve this often (optional; the default)
+//! # nameserver = "127.0.0.1:8600"  # ask this DNS server instead of the system's
+//! ```
 
 use std::path::Path;
 
@@ -53,9 +68,16 @@ pub struct ClusterConfig {
     /// Default deadline of a search in milliseconds.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u32,
-    /// The shards, in shard-number order.
-    #[serde(rename = "shard")]
+    /// The shard count; needed when no `[[shard]]` is listed, and otherwise equal to
+    /// their number.
+    #[serde(rename = "shards", default, skip_serializing_if = "Option::is_none")]
+    pub shard_count: Option<u32>,
+    /// The statically listed shards, in shard-number order (may be empty with discovery).
+    #[serde(rename = "shard", default)]
     pub shards: Vec<ShardConfig>,
+    /// Leaves found by resolving a DNS name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryConfig>,
     /// When to send a second copy of a slow request to another replica.
     #[serde(default)]
     pub hedging: HedgingConfig,
@@ -139,6 +161,70 @@ impl Default for HealthConfig {
     }
 }
 
+/// Leaves discovered by DNS: every address the name resolves to is a leaf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// The DNS name (a Kubernetes headless Service: one A record per ready leaf pod).
+    pub name: String,
+    /// The leaves' gRPC port.
+    pub port: u16,
+    /// How often the name is resolved again, in milliseconds.
+    #[serde(default = "default_discovery_interval")]
+    pub interval_ms: u64,
+    /// A DNS server (`ip:port`) to ask instead of the system's resolver configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nameserver: Option<String>,
+}
+
+/// How often a discovery name is resolved again by default.
+pub const DEFAULT_DISCOVERY_INTERVAL_MS: u64 = 5_000;
+/// The shortest discovery interval accepted.
+pub const MIN_DISCOVERY_INTERVAL_MS: u64 = 100;
+
+fn default_discovery_interval() -> u64 {
+    DEFAULT_DISCOVERY_INTERVAL_MS
+}
+
+impl DiscoveryConfig {
+    /// Parses `name:port` (the `--discover` flag).
+    pub fn from_address(address: &str) -> Result<DiscoveryConfig, RootError> {
+        let (name, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| RootError::Config(format!("discovery address {address:?} is not name:port")))?;
+        let port = port
+            .parse()
+            .map_err(|_| RootError::Config(format!("discovery address {address:?}: port {port:?} is not a number")))?;
+        Ok(DiscoveryConfig {
+            name: name.to_string(),
+            port,
+            interval_ms: DEFAULT_DISCOVERY_INTERVAL_MS,
+            nameserver: None,
+        })
+    }
+
+    fn validate(&self) -> Result<(), RootError> {
+        if self.name.trim().is_empty() || self.name.contains(char::is_whitespace) {
+            return Err(RootError::Config(format!("discovery.name {:?} is not a DNS name", self.name)));
+        }
+        if self.port == 0 {
+            return Err(RootError::Config("discovery.port must be between 1 and 65535".into()));
+        }
+        if self.interval_ms < MIN_DISCOVERY_INTERVAL_MS {
+            return Err(RootError::Config(format!(
+                "discovery.interval_ms must be at least {MIN_DISCOVERY_INTERVAL_MS}, got {}",
+                self.interval_ms
+            )));
+        }
+        if let Some(nameserver) = &self.nameserver
+            && nameserver.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(RootError::Config(format!("discovery.nameserver {nameserver:?} is not an ip:port address")));
+        }
+        Ok(())
+    }
+}
+
 /// One shard's replicas.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,10 +256,50 @@ impl ClusterConfig {
         Ok(config)
     }
 
+    /// A cluster of `shard_count` shards whose leaves are all found by `discovery`, with
+    /// the default deadline, hedging and health settings.
+    pub fn discovered(index: String, shard_count: u32, discovery: DiscoveryConfig) -> ClusterConfig {
+        ClusterConfig {
+            index,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            shard_count: Some(shard_count),
+            shards: Vec::new(),
+            discovery: Some(discovery),
+            hedging: HedgingConfig::default(),
+            health: HealthConfig::default(),
+        }
+    }
+
+    /// The number of shards: that of the `[[shard]]` lists, or `shards` with discovery alone.
+    pub fn shard_count(&self) -> u32 {
+        self.shard_count.unwrap_or(self.shards.len() as u32)
+    }
+
     /// Checks what the types cannot.
     pub fn validate(&self) -> Result<(), RootError> {
-        if self.shards.is_empty() {
-            return Err(RootError::Config("at least one [[shard]] is needed".into()));
+        match (&self.discovery, self.shards.is_empty(), self.shard_count) {
+            (None, true, _) => {
+                return Err(RootError::Config("at least one [[shard]] or a [discovery] section is needed".into()));
+            }
+            (Some(_), true, None) => {
+                return Err(RootError::Config(
+                    "shards = N (the index's shard count) is needed with [discovery] when no [[shard]] is listed"
+                        .into(),
+                ));
+            }
+            (_, false, Some(count)) if count as usize != self.shards.len() => {
+                return Err(RootError::Config(format!(
+                    "shards = {count}, but {} [[shard]] lists are given",
+                    self.shards.len()
+                )));
+            }
+            _ => {}
+        }
+        if self.shard_count() == 0 {
+            return Err(RootError::Config("shards must be at least 1".into()));
+        }
+        if let Some(discovery) = &self.discovery {
+            discovery.validate()?;
         }
         if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
             return Err(RootError::Config(format!(
@@ -253,7 +379,7 @@ mod tests {
     #[test]
     fn names_what_is_wrong() {
         let err = |text: &str| ClusterConfig::parse(text).unwrap_err().to_string();
-        assert!(err("index = \"x\"\nshard = []\n").contains("at least one [[shard]]"));
+        assert!(err("index = \"x\"\nshard = []\n").contains("at least one [[shard]] or a [discovery]"));
         assert!(err("index = \"x\"\n[[shard]]\nreplicas = []\n").contains("shard 0 lists no replicas"));
         assert!(err("index = \"x\"\n[[shard]]\nreplicas = [\"nowhere\"]\n").contains("\"nowhere\" is not a host:port"));
         assert!(err("index = \"x\"\nshards = 3\n[[shard]]\nreplicas = [\"a:1\"]\n").contains("shards"));
@@ -264,6 +390,31 @@ mod tests {
         assert!(err(&format!("index = \"x\"\n{shard}[hedging]\nbudget = 5\n")).contains("budget"));
         let factor = format!("index = \"x\"\n{shard}[health]\nprobation_factor = 0.5\n");
         assert!(err(&factor).contains("probation_factor"));
+    }
+
+    #[test]
+    fn discovery_needs_a_shard_count_and_a_name() {
+        let config =
+            ClusterConfig::parse("index = \"x\"\nshards = 3\n[discovery]\nname = \"fanout-leaf\"\nport = 7001\n")
+                .unwrap();
+        assert_eq!(config.shard_count(), 3);
+        assert!(config.shards.is_empty());
+        let discovery = config.discovery.unwrap();
+        assert_eq!((discovery.name.as_str(), discovery.port), ("fanout-leaf", 7001));
+        assert_eq!(discovery.interval_ms, DEFAULT_DISCOVERY_INTERVAL_MS);
+
+        let err = |text: &str| ClusterConfig::parse(text).unwrap_err().to_string();
+        assert!(err("index = \"x\"\n[discovery]\nname = \"a\"\nport = 1\n").contains("shards = N"));
+        assert!(err("index = \"x\"\nshards = 2\n[discovery]\nname = \"\"\nport = 1\n").contains("discovery.name"));
+        assert!(err("index = \"x\"\nshards = 2\n[discovery]\nname = \"a\"\nport = 0\n").contains("discovery.port"));
+        let fast = "index = \"x\"\nshards = 2\n[discovery]\nname = \"a\"\nport = 1\ninterval_ms = 5\n";
+        assert!(err(fast).contains("discovery.interval_ms must be at least 100"));
+        let nameserver = "index = \"x\"\nshards = 2\n[discovery]\nname = \"a\"\nport = 1\nnameserver = \"dns\"\n";
+        assert!(err(nameserver).contains("discovery.nameserver \"dns\""));
+        let both = "index = \"x\"\nshards = 2\n[[shard]]\nreplicas = [\"a:1\"]\n[discovery]\nname = \"a\"\nport = 1\n";
+        assert!(err(both).contains("shards = 2, but 1 [[shard]] lists are given"));
+        assert!(DiscoveryConfig::from_address("fanout-leaf").unwrap_err().to_string().contains("name:port"));
+        assert_eq!(DiscoveryConfig::from_address("fanout-leaf.ns.svc:7001").unwrap().port, 7001);
     }
 
     #[test]

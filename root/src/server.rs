@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::cluster::discovery::{self, Resolve};
 use crate::cluster::{Cluster, prober};
 use crate::config::ClusterConfig;
 use crate::error::RootError;
@@ -25,10 +26,21 @@ impl RootServerHandle {
     /// Validates the cluster file and prepares (lazy) connections to every replica.
     pub fn new(config: &ClusterConfig) -> Result<RootServerHandle, RootError> {
         config.validate()?;
+        Self::serving(config, Cluster::new(config)?)
+    }
+
+    /// Like [`RootServerHandle::new`], with DNS discovery through `resolver` (tests
+    /// script membership changes with one).
+    pub fn with_resolver(config: &ClusterConfig, resolver: Arc<dyn Resolve>) -> Result<RootServerHandle, RootError> {
+        config.validate()?;
+        Self::serving(config, Cluster::with_resolver(config, Some(resolver))?)
+    }
+
+    fn serving(config: &ClusterConfig, cluster: Cluster) -> Result<RootServerHandle, RootError> {
         fanout_contracts::telemetry::install();
         fanout_contracts::telemetry::register_root();
-        let cluster = Arc::new(Cluster::new(config)?);
-        Ok(RootServerHandle { searcher: Arc::new(RootSearcher::new(cluster, config.timeout_ms)) })
+        let searcher = RootSearcher::new(Arc::new(cluster), config.timeout_ms);
+        Ok(RootServerHandle { searcher: Arc::new(searcher) })
     }
 
     /// The searcher both APIs use.
@@ -54,6 +66,7 @@ impl RootServerHandle {
         };
 
         let prober = tokio::spawn(prober::run(self.searcher.cluster().clone(), stopped.clone()));
+        let discovery = tokio::spawn(discovery::run(self.searcher.cluster().clone(), stopped.clone()));
         let app = router(self.searcher.clone());
         let http_server = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
 
@@ -71,6 +84,7 @@ impl RootServerHandle {
 
         let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
         let _ = prober.await;
+        let _ = discovery.await;
         http_result?;
         grpc_result.map_err(std::io::Error::other)
     }

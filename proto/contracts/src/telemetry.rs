@@ -29,6 +29,10 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ("fanout_root_ejections_total", "Replicas taken out of rotation after repeated failures, by shard and replica."),
     ("fanout_root_probations_total", "Replicas put on probation for being slow, by shard and replica."),
     (
+        "fanout_root_discovery_resolutions_total",
+        "Resolutions of the discovery DNS name, by outcome (found, no_records, failed).",
+    ),
+    (
         "fanout_root_misplaced_answers_total",
         "Leaf answers refused because the replica serves another shard or index, by shard and replica.",
     ),
@@ -57,6 +61,10 @@ pub const HISTOGRAMS: &[(&str, &str)] = &[
 /// The leaf RPCs, as the leaf's request counters label them.
 pub const LEAF_RPCS: &[&str] = &["search", "fetch", "stats", "get", "postings"];
 
+/// Every gauge fanout records, with its help text.
+pub const GAUGES: &[(&str, &str)] =
+    &[("fanout_root_discovered_leaves", "Addresses found by DNS discovery, by state (serving, refused, draining).")];
+
 /// Installs the process's recorder (once) and describes every metric; later calls only
 /// return the handle. Every role calls this at start-up.
 pub fn install() -> &'static PrometheusHandle {
@@ -74,6 +82,9 @@ pub fn install() -> &'static PrometheusHandle {
         }
         for (name, help) in COUNTERS {
             metrics::describe_counter!(*name, *help);
+        }
+        for (name, help) in GAUGES {
+            metrics::describe_gauge!(*name, *help);
         }
         for (name, help) in HISTOGRAMS {
             metrics::describe_histogram!(*name, metrics::Unit::Seconds, *help);
@@ -94,6 +105,16 @@ pub fn register_root() {
     }
     // Registering a histogram creates its (empty) series.
     let _ = metrics::histogram!("fanout_root_request_duration_seconds");
+}
+
+/// Creates the series of a root's DNS discovery at zero.
+pub fn register_root_discovery() {
+    for outcome in ["found", "no_records", "failed"] {
+        metrics::counter!("fanout_root_discovery_resolutions_total", "outcome" => outcome).increment(0);
+    }
+    for state in ["serving", "refused", "draining"] {
+        metrics::gauge!("fanout_root_discovered_leaves", "state" => state).set(0.0);
+    }
 }
 
 /// Creates a root's per-shard series at zero.

@@ -7,6 +7,7 @@
 //! - [`rpc`]: each leaf RPC as a type: how it is sent, pinned and identified.
 //! - [`replica_set`]: replica choice (power of two choices), hedging, failover.
 //! - [`replica`]: one replica's connection, latency estimates, counters and state.
+//! - [`discovery`]: leaves found by DNS (a headless Service), placed by their `Info`.
 //! - [`prober`]: health checks after backoff, probation probes, latency-induced probation.
 //! - [`peak_ewma`]: the Peak-EWMA cost estimate.
 //! - [`latency_window`]: the rotating microsecond histogram hedge delays come from.
@@ -20,6 +21,7 @@
 
 pub mod budget;
 pub mod client;
+pub mod discovery;
 pub mod failure;
 pub mod latency_window;
 pub mod peak_ewma;
@@ -45,6 +47,7 @@ use rpc::Identified as _;
 use crate::config::{ClusterConfig, HealthConfig, HedgingConfig};
 use crate::error::RootError;
 use budget::HedgeBudget;
+use discovery::{Discovery, DiscoverySnapshot, DnsResolver, Resolve};
 
 /// Every shard's replicas.
 #[derive(Debug)]
@@ -60,6 +63,8 @@ pub struct Cluster {
     /// Bytes of leaf answers the root used (encoded protobuf; a lost hedge's answer is
     /// not counted).
     response_bytes: AtomicU64,
+    /// Leaves found by DNS, when the cluster file asks for it.
+    discovery: Option<Discovery>,
 }
 
 /// What a readiness probe found for one shard.
@@ -86,25 +91,45 @@ pub struct ClusterSnapshot {
     pub leaf_response_bytes: u64,
     /// Every shard.
     pub shards: Vec<ShardSnapshot>,
+    /// What DNS discovery found, when it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoverySnapshot>,
 }
 
 impl Cluster {
     /// Builds the cluster view of a validated cluster file: gRPC clients that connect
-    /// lazily to every replica.
+    /// lazily to every listed replica, and a DNS resolver when discovery is on.
     pub fn new(config: &ClusterConfig) -> Result<Cluster, RootError> {
-        let clients = config
-            .shards
-            .iter()
-            .enumerate()
-            .map(|(shard, shard_config)| {
-                shard_config
-                    .replicas
+        let resolver = match &config.discovery {
+            Some(discovery) => Some(Arc::new(DnsResolver::new(discovery)?) as Arc<dyn Resolve>),
+            None => None,
+        };
+        Cluster::with_resolver(config, resolver)
+    }
+
+    /// Like [`Cluster::new`], with discovery (if the file asks for it) through `resolver`.
+    pub fn with_resolver(config: &ClusterConfig, resolver: Option<Arc<dyn Resolve>>) -> Result<Cluster, RootError> {
+        let clients = (0..config.shard_count() as usize)
+            .map(|shard| {
+                let listed = config.shards.get(shard).map(|listed| listed.replicas.as_slice()).unwrap_or_default();
+                listed
                     .iter()
                     .map(|address| Ok((address.clone(), replica_set::grpc_client(shard as u32, address)?)))
                     .collect::<Result<Vec<_>, RootError>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Cluster::with_clients(config, clients))
+        let mut cluster = Cluster::with_clients(config, clients);
+        if let (Some(settings), Some(resolver)) = (&config.discovery, resolver) {
+            let listed = config.shards.iter().flat_map(|shard| shard.replicas.iter().cloned()).collect();
+            cluster.discovery =
+                Some(Discovery::new(settings.clone(), resolver, config.index.clone(), config.shard_count(), listed));
+        }
+        Ok(cluster)
+    }
+
+    /// DNS discovery, when it is on.
+    pub fn discovery(&self) -> Option<&Discovery> {
+        self.discovery.as_ref()
     }
 
     /// The cluster view of `config`'s index, hedging and health settings over the given
@@ -131,6 +156,7 @@ impl Cluster {
             hedging: hedging.clone(),
             health: config.health.clone(),
             response_bytes: AtomicU64::new(0),
+            discovery: None,
         }
     }
 
@@ -172,18 +198,18 @@ impl Cluster {
     /// rotation.
     pub async fn learn_generations(&self, deadline: Instant, all: bool) {
         let asks = self.shards.iter().flat_map(|set| {
-            set.replicas().iter().enumerate().filter_map(move |(index, replica)| {
+            set.replicas().as_ref().clone().into_iter().filter_map(move |replica| {
                 let usable = matches!(replica.state(), ReplicaState::Healthy | ReplicaState::Probation);
-                (usable && (all || replica.generation() == 0)).then_some((set, index, replica))
+                (usable && (all || replica.generation() == 0)).then_some((set, replica))
             })
         });
-        let asks = asks.map(|(set, index, replica)| async move {
+        let asks = asks.map(|(set, replica)| async move {
             let left = deadline.saturating_duration_since(Instant::now()).min(LEARN_TIMEOUT);
             if let Ok(info) = replica.client.info(InfoRequest {}, left).await
                 && let Some(identity) = info.identity()
             {
                 match set.expected().mismatch(&identity) {
-                    Some(why) => set.misplaced(index, &why),
+                    Some(why) => set.misplaced(&replica, &why),
                     None => replica.saw_generation(identity.generation),
                 }
             }
@@ -198,6 +224,7 @@ impl Cluster {
             hedging: self.hedging.clone(),
             leaf_response_bytes: self.response_bytes.load(Ordering::Relaxed),
             shards: self.shards.iter().map(ReplicaSet::snapshot).collect(),
+            discovery: self.discovery.as_ref().map(Discovery::snapshot),
         }
     }
 
@@ -213,7 +240,8 @@ impl Cluster {
     /// (not ejected) answered as the expected shard of the expected index.
     pub async fn readiness(&self, timeout: Duration) -> Vec<ShardReadiness> {
         let checks = self.shards.iter().map(|set| async move {
-            let probes = set.replicas().iter().map(|replica| async move {
+            let replicas = set.replicas();
+            let probes = replicas.iter().map(|replica| async move {
                 if replica.state() == ReplicaState::Ejected {
                     return Err(format!("{}: ejected", replica.address));
                 }
@@ -230,8 +258,20 @@ impl Cluster {
                 }
             });
             let results = futures::future::join_all(probes).await;
-            let problems: Vec<String> = results.iter().filter_map(|r| r.clone().err()).collect();
+            let mut problems: Vec<String> = results.iter().filter_map(|r| r.clone().err()).collect();
             let replicas_ready = results.len() - problems.len();
+            if results.is_empty() {
+                problems.push(match &self.discovery {
+                    Some(discovery) => {
+                        let name = &discovery.config().name;
+                        match discovery.error() {
+                            Some(error) => format!("no replica discovered under {name}: {error}"),
+                            None => format!("no replica discovered under {name}"),
+                        }
+                    }
+                    None => "no replicas".into(),
+                });
+            }
             ShardReadiness { shard: set.shard(), ready: replicas_ready > 0, replicas_ready, problems }
         });
         futures::future::join_all(checks).await

@@ -51,28 +51,30 @@ async fn probe_shard(set: &ReplicaSet) {
     let config = set.health_config().clone();
     let timeout = Duration::from_millis(config.probe_timeout_ms);
     // Where a replica back in rotation starts its latency estimate: like its peers.
-    let restart_at = peer_median(set, None).map_or(INITIAL_LATENCY, |ms| Duration::from_secs_f64(ms / 1000.0));
+    let replicas = set.replicas();
+    let restart_at = peer_median(&replicas, None).map_or(INITIAL_LATENCY, |ms| Duration::from_secs_f64(ms / 1000.0));
     // Latency-induced probation: compare each healthy replica's recent median with its
     // healthy peers'.
-    for (index, replica) in set.replicas().iter().enumerate() {
+    for (index, replica) in replicas.iter().enumerate() {
         if replica.state() != ReplicaState::Healthy {
             continue;
         }
-        if let (Some(mine), Some(median)) = (replica.median_latency_ms(), peer_median(set, Some(index)))
+        if let (Some(mine), Some(median)) = (replica.median_latency_ms(), peer_median(&replicas, Some(index)))
             && mine > config.probation_factor * median
             && mine - median > PROBATION_MIN_GAP_MS
         {
-            set.start_probation(index, "much slower than its peers");
+            set.start_probation(replica, "much slower than its peers");
         }
     }
-    let probes = set.replicas().iter().enumerate().map(|(index, replica)| {
+    let probes = replicas.iter().enumerate().map(|(index, replica)| {
+        let replicas = &replicas;
         let config = &config;
         async move {
             match replica.state() {
                 // Lost a hedge race and has not answered since: alive, or a gray failure?
                 ReplicaState::Healthy if replica.lost_races() > 0 => match probe_search(replica, timeout).await {
                     Some(latency) => replica.succeeded(latency),
-                    None => set.start_probation(index, "lost a hedge race and did not answer a probe"),
+                    None => set.start_probation(replica, "lost a hedge race and did not answer a probe"),
                 },
                 ReplicaState::Healthy => {}
                 ReplicaState::Ejected | ReplicaState::Misplaced if replica.due_for_health_check() => {
@@ -87,7 +89,7 @@ async fn probe_shard(set: &ReplicaSet) {
                                 tracing::info!(shard = set.shard(), replica = %replica.address, "replica back in rotation");
                             }
                             // Alive, but another shard or index: it stays out, and says why.
-                            Some(why) => set.misplaced(index, &why),
+                            Some(why) => set.misplaced(replica, &why),
                         },
                         None => replica.probe_failed(config),
                     }
@@ -95,7 +97,7 @@ async fn probe_shard(set: &ReplicaSet) {
                 ReplicaState::Ejected | ReplicaState::Misplaced => {}
                 ReplicaState::Probation => match probe_search(replica, timeout).await {
                     Some(latency) => {
-                        let median = peer_median(set, Some(index));
+                        let median = peer_median(replicas, Some(index));
                         let fast_enough = median.is_none_or(|median| {
                             let ms = latency.as_secs_f64() * 1000.0;
                             ms <= config.probation_factor * median || ms - median <= PROBATION_MIN_GAP_MS
@@ -127,9 +129,8 @@ async fn probe_search(replica: &Replica, timeout: Duration) -> Option<Duration> 
 
 /// The median of the recent median latencies of the shard's healthy replicas other than
 /// `except`, in ms.
-fn peer_median(set: &ReplicaSet, except: Option<usize>) -> Option<f64> {
-    let mut latencies: Vec<f64> = set
-        .replicas()
+fn peer_median(replicas: &[Arc<Replica>], except: Option<usize>) -> Option<f64> {
+    let mut latencies: Vec<f64> = replicas
         .iter()
         .enumerate()
         .filter(|(index, replica)| Some(*index) != except && replica.state() == ReplicaState::Healthy)

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use fanout_proto::v1::ShardIdentity;
@@ -123,7 +123,9 @@ impl ExpectedShard {
 pub struct ReplicaSet {
     shard: u32,
     expected: ExpectedShard,
-    replicas: Vec<Replica>,
+    /// The current members; a call works on the list it started with, so a replica
+    /// removed meanwhile (it left DNS) finishes the requests it has (drained).
+    replicas: RwLock<Arc<Vec<Arc<Replica>>>>,
     windows: [Mutex<LatencyWindow>; CallKind::ALL.len()],
     hedging: HedgingConfig,
     health: HealthConfig,
@@ -175,14 +177,14 @@ impl ReplicaSet {
             .into_iter()
             .map(|(address, client)| {
                 fanout_contracts::telemetry::register_root_replica(shard, &address);
-                Replica::new(address, client, Duration::from_secs(hedging.window_secs))
+                Arc::new(Replica::new(address, client, Duration::from_secs(hedging.window_secs)))
             })
             .collect();
         let window = || Mutex::new(LatencyWindow::new(Duration::from_secs(hedging.window_secs)));
         ReplicaSet {
             shard,
             expected,
-            replicas,
+            replicas: RwLock::new(Arc::new(replicas)),
             windows: CallKind::ALL.map(|_| window()),
             hedging: hedging.clone(),
             health: health.clone(),
@@ -200,9 +202,37 @@ impl ReplicaSet {
         self.shard
     }
 
-    /// The replicas, in cluster-file order.
-    pub fn replicas(&self) -> &[Replica] {
-        &self.replicas
+    /// The current replicas: those of the cluster file in its order, then discovered
+    /// ones in the order they joined.
+    pub fn replicas(&self) -> Arc<Vec<Arc<Replica>>> {
+        self.replicas.read().expect("replica list lock").clone()
+    }
+
+    /// Adds a replica (discovered) and returns it; None if one with that address is
+    /// already a member.
+    pub fn add(&self, address: String, client: LeafClient) -> Option<Arc<Replica>> {
+        let mut members = self.replicas.write().expect("replica list lock");
+        if members.iter().any(|replica| replica.address == address) {
+            return None;
+        }
+        fanout_contracts::telemetry::register_root_replica(self.shard, &address);
+        let replica = Arc::new(Replica::new(address, client, Duration::from_secs(self.hedging.window_secs)));
+        let mut next = Vec::with_capacity(members.len() + 1);
+        next.extend(members.iter().cloned());
+        next.push(replica.clone());
+        *members = Arc::new(next);
+        Some(replica)
+    }
+
+    /// Removes the replica with this address: new calls no longer see it, calls under
+    /// way finish with it. Returns it, to watch it drain.
+    pub fn remove(&self, address: &str) -> Option<Arc<Replica>> {
+        let mut members = self.replicas.write().expect("replica list lock");
+        let position = members.iter().position(|replica| replica.address == address)?;
+        let mut next: Vec<Arc<Replica>> = members.as_ref().clone();
+        let removed = next.remove(position);
+        *members = Arc::new(next);
+        Some(removed)
     }
 
     /// The health settings.
@@ -213,15 +243,15 @@ impl ReplicaSet {
     /// Power of two choices among the eligible replicas not yet tried that may serve
     /// `generation`: two at random, the cheaper one wins (Mitzenmacher 2001; cost as in
     /// Finagle's Peak-EWMA). Misplaced replicas are never chosen.
-    fn choose(&self, tried: &[usize], eligible: Eligible, generation: u64) -> Option<usize> {
+    fn choose(replicas: &[Arc<Replica>], tried: &[usize], eligible: Eligible, generation: u64) -> Option<usize> {
         let tiers: &[ReplicaState] = match eligible {
             Eligible::Healthy => &[ReplicaState::Healthy],
             Eligible::Any => &[ReplicaState::Healthy, ReplicaState::Probation, ReplicaState::Ejected],
         };
         for tier in tiers {
-            let candidates: Vec<usize> = (0..self.replicas.len())
+            let candidates: Vec<usize> = (0..replicas.len())
                 .filter(|index| {
-                    let replica = &self.replicas[*index];
+                    let replica = &replicas[*index];
                     !tried.contains(index) && replica.state() == *tier && replica.may_serve(generation)
                 })
                 .collect();
@@ -233,7 +263,7 @@ impl ReplicaSet {
                     let first = rng.random_range(0..count);
                     let second = (first + rng.random_range(1..count)) % count;
                     let (a, b) = (candidates[first], candidates[second]);
-                    return Some(if self.replicas[a].cost() <= self.replicas[b].cost() { a } else { b });
+                    return Some(if replicas[a].cost() <= replicas[b].cost() { a } else { b });
                 }
             }
         }
@@ -243,7 +273,7 @@ impl ReplicaSet {
     /// The hedge delay of an RPC now: the window's percentile within floor and ceiling,
     /// or None while hedging is off or the window has too few samples.
     pub fn hedge_delay(&self, kind: CallKind) -> Option<Duration> {
-        if !self.hedging.enabled || self.replicas.len() < 2 {
+        if !self.hedging.enabled || self.replicas().len() < 2 {
             return None;
         }
         let observed = self.windows[kind.index()]
@@ -292,8 +322,9 @@ impl ReplicaSet {
         F: Fn(Attempt) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
+        let replicas = self.replicas();
         let launch = |index: usize, hedge: bool| {
-            let replica = &self.replicas[index];
+            let replica = &replicas[index];
             let left = deadline.saturating_duration_since(Instant::now());
             let request = call(Attempt { client: replica.client.clone(), replica: index, left });
             let in_flight = replica.begin(hedge);
@@ -312,8 +343,8 @@ impl ReplicaSet {
         let mut errors = Vec::new();
         let mut other_generations = Vec::new();
         let mut attempts = FuturesUnordered::new();
-        let Some(first) = self.choose(&tried, Eligible::Any, generation) else {
-            return Err(self.exhausted(generation, &errors, &other_generations));
+        let Some(first) = Self::choose(&replicas, &tried, Eligible::Any, generation) else {
+            return Err(self.exhausted(&replicas, generation, &errors, &other_generations));
         };
         tried.push(first);
         let mut running: Vec<(usize, Instant)> = vec![(first, Instant::now())];
@@ -333,9 +364,9 @@ impl ReplicaSet {
                 biased;
                 Some((index, was_hedge, started, result)) = attempts.next() => {
                     running.retain(|(other, _)| *other != index);
-                    let replica = &self.replicas[index];
+                    let replica = &replicas[index];
                     let refusal = match result {
-                        Ok(value) => match self.believe(index, value.identity(), generation) {
+                        Ok(value) => match self.believe(replica, value.identity(), generation) {
                             Ok(answered) => {
                                 let latency = started.elapsed();
                                 replica.succeeded(latency);
@@ -345,7 +376,7 @@ impl ReplicaSet {
                                     metrics::counter!("fanout_root_hedges_won_total", "shard" => self.shard.to_string()).increment(1);
                                 }
                                 for (loser, since) in running {
-                                    self.lost_race(loser, since.elapsed());
+                                    self.lost_race(&replicas[loser], since.elapsed());
                                 }
                                 return Ok(Answer { value, hedged, replica: index, generation: answered });
                             }
@@ -369,21 +400,21 @@ impl ReplicaSet {
                         refusal => {
                             match refusal {
                                 Refusal::Status(status) => {
-                                    self.failed(index, &status);
+                                    self.failed(replica, &status);
                                     errors.push(format!("{}: {}", replica.address, status.message()));
                                 }
                                 Refusal::Misplaced(why) => errors.push(format!("{}: {why}", replica.address)),
                                 Refusal::Generation(served) => other_generations.push(format!("{} serves {served}", replica.address)),
                             }
                             if attempts.is_empty() {
-                                match self.choose(&tried, Eligible::Any, generation) {
+                                match Self::choose(&replicas, &tried, Eligible::Any, generation) {
                                     Some(next) if Instant::now() < deadline => {
                                         tried.push(next);
                                         running.push((next, Instant::now()));
                                         attempts.push(launch(next, false));
                                     }
                                     Some(_) => return Err(ShardFailure::TimedOut),
-                                    None => return Err(self.exhausted(generation, &errors, &other_generations)),
+                                    None => return Err(self.exhausted(&replicas, generation, &errors, &other_generations)),
                                 }
                             }
                         }
@@ -391,7 +422,7 @@ impl ReplicaSet {
                 }
                 () = hedge_timer => {
                     hedge_pending = false;
-                    if let Some(next) = self.choose(&tried, Eligible::Healthy, generation)
+                    if let Some(next) = Self::choose(&replicas, &tried, Eligible::Healthy, generation)
                         && self.budget.try_hedge()
                     {
                         tried.push(next);
@@ -407,11 +438,10 @@ impl ReplicaSet {
     }
 
     /// Checks an answer's identity; returns the generation it was computed on.
-    fn believe(&self, index: usize, identity: Option<ShardIdentity>, generation: u64) -> Result<u64, Refusal> {
+    fn believe(&self, replica: &Replica, identity: Option<ShardIdentity>, generation: u64) -> Result<u64, Refusal> {
         let Some(identity) = identity else { return Ok(0) };
-        let replica = &self.replicas[index];
         if let Some(why) = self.expected.mismatch(&identity) {
-            self.misplaced(index, &why);
+            self.misplaced(replica, &why);
             return Err(Refusal::Misplaced(why));
         }
         replica.saw_generation(identity.generation);
@@ -422,8 +452,7 @@ impl ReplicaSet {
     }
 
     /// Takes a replica that answered as another shard or index out of rotation.
-    pub fn misplaced(&self, index: usize, why: &str) {
-        let replica = &self.replicas[index];
+    pub fn misplaced(&self, replica: &Replica, why: &str) {
         metrics::counter!("fanout_root_misplaced_answers_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
         if replica.misplace(&self.health, why.to_string()) {
             tracing::warn!(shard = self.shard, replica = %replica.address, why, "replica answers as another shard: out of rotation");
@@ -431,8 +460,14 @@ impl ReplicaSet {
     }
 
     /// The failure when no replica is left to ask.
-    fn exhausted(&self, generation: u64, errors: &[String], other_generations: &[String]) -> ShardFailure {
-        let elsewhere = self.replicas.iter().any(|replica| !replica.may_serve(generation));
+    fn exhausted(
+        &self,
+        replicas: &[Arc<Replica>],
+        generation: u64,
+        errors: &[String],
+        other_generations: &[String],
+    ) -> ShardFailure {
+        let elsewhere = replicas.iter().any(|replica| !replica.may_serve(generation));
         if generation != 0 && (elsewhere || !other_generations.is_empty()) {
             let mut reasons = other_generations.to_vec();
             reasons.extend_from_slice(errors);
@@ -442,8 +477,7 @@ impl ReplicaSet {
             return ShardFailure::GenerationUnavailable { generation, reason: reasons.join("; ") };
         }
         if errors.is_empty() {
-            let misplaced: Vec<String> = self
-                .replicas
+            let misplaced: Vec<String> = replicas
                 .iter()
                 .filter(|replica| replica.state() == ReplicaState::Misplaced)
                 .map(|replica| format!("{}: {}", replica.address, replica.reason().unwrap_or_default()))
@@ -457,8 +491,7 @@ impl ReplicaSet {
         ShardFailure::Unavailable(format!("no replica answered ({})", errors.join("; ")))
     }
 
-    fn failed(&self, index: usize, status: &Status) {
-        let replica = &self.replicas[index];
+    fn failed(&self, replica: &Replica, status: &Status) {
         tracing::debug!(shard = self.shard, replica = %replica.address, %status, "replica failed");
         metrics::counter!("fanout_root_leaf_errors_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
         if replica.failed(&self.health) {
@@ -469,21 +502,19 @@ impl ReplicaSet {
 
     /// A replica lost a race to a hedge or a failover; one that keeps losing goes on
     /// probation, unless it is the shard's last healthy replica.
-    fn lost_race(&self, index: usize, elapsed: Duration) {
-        let lost = self.replicas[index].lost_race(elapsed);
+    fn lost_race(&self, replica: &Replica, elapsed: Duration) {
+        let lost = replica.lost_race(elapsed);
         if lost >= self.health.lost_races_to_probation {
-            self.start_probation(index, "lost every hedge race");
+            self.start_probation(replica, "lost every hedge race");
         }
     }
 
     /// Puts a replica on probation if another healthy replica remains to take its traffic.
-    pub fn start_probation(&self, index: usize, why: &str) {
+    pub fn start_probation(&self, replica: &Replica, why: &str) {
         let others_healthy = self
-            .replicas
+            .replicas()
             .iter()
-            .enumerate()
-            .any(|(other, replica)| other != index && replica.state() == ReplicaState::Healthy);
-        let replica = &self.replicas[index];
+            .any(|other| !std::ptr::eq(other.as_ref(), replica) && other.state() == ReplicaState::Healthy);
         if others_healthy && replica.start_probation() {
             tracing::warn!(shard = self.shard, replica = %replica.address, why, "replica on probation");
             metrics::counter!("fanout_root_probations_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
@@ -498,7 +529,7 @@ impl ReplicaSet {
                 .iter()
                 .map(|kind| (kind.name(), self.hedge_delay(*kind).map(|delay| delay.as_secs_f64() * 1000.0)))
                 .collect(),
-            replicas: self.replicas.iter().map(Replica::snapshot).collect(),
+            replicas: self.replicas().iter().map(|replica| replica.snapshot()).collect(),
         }
     }
 }

@@ -24,7 +24,7 @@ pub struct IndexArgs {
     #[arg(long, default_value_t = Layout::Document, env = "FANOUT_LAYOUT")]
     layout: Layout,
     /// The index's name (default: the output directory's name).
-    #[arg(long)]
+    #[arg(long, env = "FANOUT_INDEX_NAME")]
     name: Option<String>,
     /// Indexing threads over all shards (default: the number of cores).
     #[arg(long)]

@@ -1,16 +1,32 @@
-//! `fanout root`: serve the root for a cluster file.
+//! `fanout root`: serve the root for a cluster file, or for leaves found by DNS.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use fanout_root::config::DiscoveryConfig;
 use fanout_root::{ClusterConfig, RootServerHandle};
 
 #[derive(Debug, Args)]
 pub struct RootArgs {
-    /// Cluster file (TOML): the index name and each shard's replica addresses.
+    /// Cluster file (TOML): the index name, each shard's replica addresses and/or a
+    /// [discovery] section. Optional when --index-name, --shards and --discover are given.
     #[arg(long, env = "FANOUT_CLUSTER")]
-    cluster: PathBuf,
+    cluster: Option<PathBuf>,
+    /// The index name every leaf must report (overrides the cluster file's).
+    #[arg(long, env = "FANOUT_INDEX_NAME")]
+    index_name: Option<String>,
+    /// The index's shard count (overrides the cluster file's `shards`).
+    #[arg(long, env = "FANOUT_SHARDS")]
+    shards: Option<u32>,
+    /// Discover leaves by resolving this DNS name, as NAME:PORT (a Kubernetes headless
+    /// Service: one A record per ready leaf pod). Overrides the cluster file's
+    /// [discovery] name and port.
+    #[arg(long, env = "FANOUT_DISCOVER")]
+    discover: Option<String>,
+    /// How often the discovery name is resolved again, in milliseconds (default 5000).
+    #[arg(long, env = "FANOUT_DISCOVERY_INTERVAL_MS")]
+    discovery_interval_ms: Option<u64>,
     /// Address to serve HTTP on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "FANOUT_HTTP_LISTEN")]
     listen: SocketAddr,
@@ -19,8 +35,44 @@ pub struct RootArgs {
     grpc_listen: SocketAddr,
 }
 
+/// The cluster configuration the flags and the cluster file describe together.
+fn cluster_config(args: &RootArgs) -> anyhow::Result<ClusterConfig> {
+    let discover = args.discover.as_deref().map(DiscoveryConfig::from_address).transpose()?;
+    let mut config = match &args.cluster {
+        Some(path) => ClusterConfig::read(path)?,
+        None => {
+            let (Some(index), Some(shards), Some(discovery)) = (&args.index_name, args.shards, &discover) else {
+                anyhow::bail!(
+                    "give a cluster file (--cluster, FANOUT_CLUSTER), or --index-name, --shards and --discover \
+                     (FANOUT_INDEX_NAME, FANOUT_SHARDS, FANOUT_DISCOVER) to find the leaves by DNS"
+                );
+            };
+            ClusterConfig::discovered(index.clone(), shards, discovery.clone())
+        }
+    };
+    if let Some(index) = &args.index_name {
+        config.index = index.clone();
+    }
+    if let Some(shards) = args.shards {
+        config.shard_count = Some(shards);
+    }
+    if let Some(found) = discover {
+        let discovery = config.discovery.get_or_insert_with(|| found.clone());
+        discovery.name = found.name;
+        discovery.port = found.port;
+    }
+    if let Some(interval_ms) = args.discovery_interval_ms {
+        match config.discovery.as_mut() {
+            Some(discovery) => discovery.interval_ms = interval_ms,
+            None => anyhow::bail!("--discovery-interval-ms needs discovery (--discover or a [discovery] section)"),
+        }
+    }
+    config.validate()?;
+    Ok(config)
+}
+
 pub async fn run(args: RootArgs) -> anyhow::Result<()> {
-    let config = ClusterConfig::read(&args.cluster)?;
+    let config = cluster_config(&args)?;
     let root = RootServerHandle::new(&config)?;
     let http = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -28,7 +80,15 @@ pub async fn run(args: RootArgs) -> anyhow::Result<()> {
     let grpc = tokio::net::TcpListener::bind(args.grpc_listen)
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.grpc_listen))?;
-    tracing::info!(http = %args.listen, grpc = %args.grpc_listen, shards = config.shards.len(), "root serving");
+    let discovery = config.discovery.as_ref().map(|d| format!("{}:{}", d.name, d.port));
+    tracing::info!(
+        http = %args.listen,
+        grpc = %args.grpc_listen,
+        index = %config.index,
+        shards = config.shard_count(),
+        discovery = discovery.as_deref().unwrap_or("off"),
+        "root serving"
+    );
     root.serve(http, grpc, super::shutdown_signal()).await?;
     Ok(())
 }

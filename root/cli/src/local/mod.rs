@@ -118,6 +118,8 @@ impl LocalCluster {
             shards,
             hedging: options.hedging.clone(),
             health: HealthConfig::default(),
+            shard_count: None,
+            discovery: None,
         };
         let root = RootServerHandle::new(&config)?;
         let http = TcpListener::bind(options.http).await.map_err(|err| bind_error(options.http, err))?;

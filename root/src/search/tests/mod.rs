@@ -38,6 +38,8 @@ fn cluster(shards: u32, replicas: u32, hedging: HedgingConfig) -> (RootSearcher,
         shards: (0..shards).map(|_| ShardConfig { replicas: vec![] }).collect(),
         hedging,
         health: Default::default(),
+        shard_count: None,
+        discovery: None,
     };
     let cluster = Arc::new(Cluster::with_clients(&config, clients));
     (RootSearcher::new(cluster, config.timeout_ms), leaves)
@@ -179,6 +181,8 @@ async fn a_cluster_file_with_the_wrong_shard_count_answers_nothing() {
         shards: vec![ShardConfig { replicas: vec![] }; 2],
         hedging: no_hedging(),
         health: Default::default(),
+        shard_count: None,
+        discovery: None,
     };
     let clients = leaves.iter().map(|leaf| vec![("leaf".to_string(), LeafClient::local(leaf.clone()))]).collect();
     let root = RootSearcher::new(Arc::new(Cluster::with_clients(&config, clients)), 1_000);
