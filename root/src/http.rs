@@ -116,8 +116,13 @@ async fn cluster(State(searcher): State<Arc<RootSearcher>>) -> Response {
 }
 
 async fn readyz(State(searcher): State<Arc<RootSearcher>>) -> Response {
-    let shards = searcher.cluster().readiness(READINESS_TIMEOUT).await;
+    let cluster = searcher.cluster();
+    let shards = cluster.readiness(READINESS_TIMEOUT).await;
     let ready = shards.iter().all(|shard| shard.ready);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": ready, "shards": shards}))).into_response()
+    let mut body = json!({"ready": ready, "shards": shards});
+    if let Some(discovery) = cluster.discovery() {
+        body["discovery"] = json!(discovery.snapshot());
+    }
+    (status, Json(body)).into_response()
 }

@@ -2,9 +2,10 @@
 //! leaves over gRPC, merges the results exactly, and fetches the final page.
 //!
 //! # Layout
-//! - [`config`]: the cluster file (index name, shards and their replicas).
+//! - [`config`]: the cluster file (index name, shards and their replicas, DNS discovery).
 //! - [`cluster`]: the leaf client (gRPC or in process), replica sets (choice, hedging,
-//!   failover, which answers to believe), the pinned generation, readiness probes.
+//!   failover, which answers to believe, membership), DNS discovery, the pinned
+//!   generation, readiness probes.
 //! - [`search`]: the request path: admit, pin a generation, statistics, query phase,
 //!   merge, fetch; and for a term-partitioned index, postings by term combined at the root.
 //! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`).
