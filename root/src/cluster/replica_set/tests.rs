@@ -206,3 +206,48 @@ async fn every_replica_failing_is_unavailable_and_the_deadline_is_a_timeout() {
         .unwrap_err();
     assert!(matches!(failure, ShardFailure::TimedOut));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_replica_finishes_its_calls_and_gets_no_new_ones() {
+    let set = replica_set(HedgingConfig { enabled: false, ..hedging() });
+    warm_up(&set).await;
+    // A slow call; the replica it went to leaves while it runs.
+    let chosen = AtomicUsize::new(usize::MAX);
+    let slow = set.call_with(CallKind::Search, 0, far_deadline(), |a: Attempt| {
+        chosen.store(a.replica, Ordering::SeqCst);
+        answer_after(Duration::from_millis(50), a.replica)
+    });
+    let remove = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let leaving = set.replicas()[chosen.load(Ordering::SeqCst)].address.clone();
+        set.remove(&leaving).expect("a member")
+    };
+    let (answer, removed) = tokio::join!(slow, remove);
+    let answer = answer.expect("the call under way finished");
+    assert_eq!(answer.value, Scripted(chosen.load(Ordering::SeqCst)), "answered by the replica that left");
+    assert!(set.remove(&removed.address).is_none(), "removed once");
+    assert_eq!(set.replicas().len(), 1);
+    let stayer = set.replicas()[0].clone();
+    let requests_before = stayer.counters.requests.load(Ordering::SeqCst);
+    let removed_before = removed.counters.requests.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        set.call_with(CallKind::Search, 0, far_deadline(), |a: Attempt| answer_after(Duration::ZERO, a.replica))
+            .await
+            .unwrap();
+    }
+    assert_eq!(removed.counters.requests.load(Ordering::SeqCst), removed_before, "no new calls");
+    assert_eq!(
+        stayer.counters.requests.load(Ordering::SeqCst),
+        requests_before + 20,
+        "the replica that stayed takes them, with its counters"
+    );
+    // One that joins is asked too.
+    let joined = set.add("127.0.0.1:3".into(), grpc_client(0, "127.0.0.1:3").unwrap()).expect("new");
+    assert!(set.add("127.0.0.1:3".into(), grpc_client(0, "127.0.0.1:3").unwrap()).is_none(), "no duplicates");
+    for _ in 0..40 {
+        set.call_with(CallKind::Search, 0, far_deadline(), |a: Attempt| answer_after(Duration::ZERO, a.replica))
+            .await
+            .unwrap();
+    }
+    assert!(joined.counters.requests.load(Ordering::SeqCst) > 0, "a new replica takes traffic");
+}
