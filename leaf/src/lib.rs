@@ -12,6 +12,7 @@
 //! - [`service`]: the tonic adapter from requests to the shard.
 //! - [`shard`]: the opened shard: parse, search, statistics, fetch, info.
 //! - [`postings`]: a term-partitioned shard's postings, scored term by term.
+//! - [`read_only`]: shard indexes opened without a single write (read-only mounts).
 //! - [`snippets`]: highlighted fragments weighted with global statistics.
 //! - [`statistics`]: global BM25 statistics received from the root.
 //! - [`faults`]: fault injection for tests and benchmarks (off unless enabled at start).
@@ -31,6 +32,7 @@ pub mod faults;
 pub mod pool;
 pub mod postings;
 pub mod ranking;
+pub mod read_only;
 pub mod server;
 pub mod service;
 pub mod shard;

@@ -16,7 +16,7 @@ use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::Postings as _;
 use tantivy::query::Bm25Weight;
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocSet as _, Index, IndexReader, ReloadPolicy, Searcher, TERMINATED, Term};
+use tantivy::{DocSet as _, IndexReader, ReloadPolicy, Searcher, TERMINATED, Term};
 
 use crate::cancel::CancelFlag;
 use crate::error::LeafError;
@@ -39,7 +39,7 @@ impl PostingsIndex {
             .term_statistics
             .clone()
             .ok_or_else(|| LeafError::Open("fanout.json of a term-partitioned index lacks term_statistics".into()))?;
-        let index = Index::open_in_dir(dir)
+        let index = crate::read_only::open_index(dir)
             .map_err(|err| LeafError::Open(format!("{} is not a tantivy index: {err}", dir.display())))?;
         let schema = PostingsSchema::new(schema);
         if index.schema() != schema.schema {

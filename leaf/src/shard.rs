@@ -66,7 +66,7 @@ impl Shard {
                 (dir.join(STORE_DIR), store, Some((postings, ordinal)))
             }
         };
-        let index = Index::open_in_dir(&dir)
+        let index = crate::read_only::open_index(&dir)
             .map_err(|err| LeafError::Open(format!("{} is not a tantivy index: {err}", dir.display())))?;
         if index.schema() != expected_schema {
             return Err(LeafError::Open(format!(

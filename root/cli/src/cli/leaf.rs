@@ -68,12 +68,24 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
         faults,
         ..defaults
     };
-    let leaf = Leaf::open(&config)?;
+    // SIGTERM is handled from the start: a leaf loading a big index in a container (PID 1,
+    // where unhandled signals are ignored) stops at once instead of at the grace period's end.
+    let mut shutdown = tokio::spawn(super::shutdown_signal());
+    let leaf = tokio::select! {
+        opened = tokio::task::spawn_blocking(move || Leaf::open(&config)) => opened??,
+        _ = &mut shutdown => {
+            tracing::info!("stopped while loading the index");
+            std::process::exit(0);
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
     tracing::info!(shard, index = %args.index.display(), address = %listener.local_addr()?, "leaf serving");
-    leaf.serve(listener, super::shutdown_signal()).await?;
+    leaf.serve(listener, async move {
+        let _ = shutdown.await;
+    })
+    .await?;
     Ok(())
 }
 
