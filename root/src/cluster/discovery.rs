@@ -8,7 +8,8 @@
 //! Refused addresses (another index, another shard count, no answer) are asked again at
 //! every round, and shown with their reason in `/api/v1/cluster` and `/readyz`. A failed
 //! resolution (a timeout, an unreachable DNS server) keeps the current members; a name
-//! with no records (NXDOMAIN: no leaf pod is ready) empties the discovered members.
+//! with no records (NXDOMAIN: no leaf pod is ready) in two rounds in a row empties the
+//! discovered members.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +19,7 @@ use std::time::Duration;
 use fanout_proto::v1::{InfoRequest, ShardIdentity};
 use futures::future::BoxFuture;
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ServerOrderingStrategy};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -29,6 +30,9 @@ use super::replica_set::{ReplicaSet, grpc_client};
 use super::rpc::Identified as _;
 use crate::config::DiscoveryConfig;
 use crate::error::RootError;
+
+/// Rounds in a row of "no records" after which discovered members are removed.
+const NO_RECORDS_ROUNDS: u32 = 2;
 
 /// How long a new address may take to answer `Info`.
 const INFO_TIMEOUT: Duration = Duration::from_secs(1);
@@ -84,6 +88,13 @@ impl DnsResolver {
         options.negative_max_ttl = Some(fresh);
         options.timeout = Duration::from_millis(config.interval_ms.clamp(500, 5_000));
         options.attempts = 2;
+        // The servers one at a time, in the configured order, as glibc asks them: hickory's
+        // default asks two at once and takes the first answer, and where resolv.conf lists
+        // the cluster's DNS then the host's (podman, compose), the host's "no such name"
+        // would now and then empty the cluster.
+        options.num_concurrent_reqs = 1;
+        options.server_ordering_strategy = ServerOrderingStrategy::UserProvidedOrder;
+        options.ip_strategy = LookupIpStrategy::Ipv4thenIpv6;
         let resolver =
             builder.build().map_err(|err| RootError::Config(format!("cannot build the DNS resolver: {err}")))?;
         Ok(DnsResolver { resolver })
@@ -126,6 +137,8 @@ struct State {
     draining: Vec<(u32, Arc<Replica>)>,
     resolutions: u64,
     error: Option<String>,
+    /// Rounds in a row whose answer was "no records".
+    empty_rounds: u32,
 }
 
 /// What `/api/v1/cluster` shows of discovery.
@@ -221,6 +234,7 @@ impl Discovery {
                 metrics::counter!("fanout_root_discovery_resolutions_total", "outcome" => "found").increment(1);
                 let mut state = self.state();
                 state.resolutions += 1;
+                state.empty_rounds = 0;
                 state.error = ips.is_empty().then(|| format!("{name} resolved to no address"));
                 ips.into_iter().map(|ip| SocketAddr::new(ip, self.config.port)).collect()
             }
@@ -228,10 +242,16 @@ impl Discovery {
                 metrics::counter!("fanout_root_discovery_resolutions_total", "outcome" => "no_records").increment(1);
                 let mut state = self.state();
                 state.resolutions += 1;
+                state.empty_rounds += 1;
                 if state.error.as_deref() != Some(why.as_str()) {
                     tracing::warn!(%why, "discovery: no leaf under the name");
                 }
                 state.error = Some(why);
+                // One such answer among good ones is more likely a stray server than every
+                // leaf gone at once: members leave only when it is said twice in a row.
+                if state.empty_rounds < NO_RECORDS_ROUNDS && !state.placed.is_empty() {
+                    return;
+                }
                 BTreeSet::new()
             }
             Resolution::Failed(why) => {

@@ -1,0 +1,174 @@
+//! Queries against the root's published HTTP port: one at a time, or an open-loop stream
+//! in the background, and a tally of what came back, each answer held to the single-index
+//! reference.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::support::reference::Reference;
+
+/// The deadline every query carries.
+pub const TIMEOUT_MS: u64 = 2_000;
+/// Hits asked for.
+pub const LIMIT: usize = 10;
+
+/// What one query got.
+pub struct Outcome {
+    pub query: String,
+    /// When it was sent.
+    pub sent: Instant,
+    pub latency: Duration,
+    /// HTTP status (0: no HTTP answer; the error is in `answer`).
+    pub status: u16,
+    pub answer: Value,
+}
+
+/// One search, `POST /api/v1/search`.
+pub async fn search(client: &reqwest::Client, http: &str, query: String) -> Outcome {
+    let sent = Instant::now();
+    let body = json!({"query": query, "limit": LIMIT, "timeout_ms": TIMEOUT_MS});
+    let (status, answer) = match client.post(format!("http://{http}/api/v1/search")).json(&body).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            match response.text().await {
+                Ok(text) => (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({"not_json": text}))),
+                Err(err) => (0, json!({"transport_error": err.to_string()})),
+            }
+        }
+        Err(err) => (0, json!({"transport_error": err.to_string()})),
+    };
+    Outcome { query, sent, latency: sent.elapsed(), status, answer }
+}
+
+/// An open-loop stream running in the background.
+pub struct Stream {
+    stop: Arc<AtomicBool>,
+    sender: JoinHandle<Vec<JoinHandle<Outcome>>>,
+}
+
+impl Stream {
+    /// Sends `queries` at `rate` per second, each at its scheduled time whatever the others
+    /// are doing, until [`Stream::finish`] or the queries run out.
+    pub fn start(client: &reqwest::Client, http: &str, queries: Vec<String>, rate: u32) -> Stream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (client, http, flag) = (client.clone(), http.to_string(), stop.clone());
+        let sender = tokio::spawn(async move {
+            let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for (i, query) in queries.into_iter().enumerate() {
+                tokio::time::sleep_until(started + interval * i as u32).await;
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (client, http) = (client.clone(), http.clone());
+                tasks.push(tokio::spawn(async move { search(&client, &http, query).await }));
+            }
+            tasks
+        });
+        Stream { stop, sender }
+    }
+
+    /// Stops sending and waits for every answer (each is bounded by the client's timeout).
+    pub async fn finish(self) -> Vec<Outcome> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.answers().await
+    }
+
+    /// Sends every query, then waits for every answer.
+    pub async fn complete(self) -> Vec<Outcome> {
+        self.answers().await
+    }
+
+    async fn answers(self) -> Vec<Outcome> {
+        let tasks = self.sender.await.expect("the stream's sender");
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outcomes.push(task.await.expect("a stream query"));
+        }
+        outcomes
+    }
+}
+
+/// What a phase's queries got.
+#[derive(Default)]
+pub struct Tally {
+    pub sent: usize,
+    /// 200, complete, and the reference's answer.
+    pub ok: usize,
+    /// No answer, or an HTTP error.
+    pub failed: usize,
+    /// 200 with `partial: true`.
+    pub partial: usize,
+    /// 200, complete, but not the reference's answer.
+    pub wrong: usize,
+    /// The first few problems, for the failure message.
+    pub problems: Vec<String>,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Tally {
+    /// Counts `outcomes`, checking every complete answer against `reference`.
+    pub fn of(outcomes: &[Outcome], reference: &Reference) -> Tally {
+        let mut tally = Tally { sent: outcomes.len(), ..Tally::default() };
+        for outcome in outcomes {
+            let problem = if outcome.status != 200 {
+                tally.failed += 1;
+                Some(format!("status {}", outcome.status))
+            } else if outcome.answer["partial"] != false {
+                tally.partial += 1;
+                Some("partial".to_string())
+            } else {
+                match reference.check(&outcome.query, LIMIT, &outcome.answer) {
+                    Ok(()) => {
+                        tally.ok += 1;
+                        None
+                    }
+                    Err(difference) => {
+                        tally.wrong += 1;
+                        Some(format!("not the reference's answer: {difference}"))
+                    }
+                }
+            };
+            if let Some(problem) = problem
+                && tally.problems.len() < 5
+            {
+                let answer = outcome.answer.to_string();
+                let answer: String = answer.chars().take(600).collect();
+                tally.problems.push(format!("{:?}: {problem}: {answer}", outcome.query));
+            }
+        }
+        let mut latencies: Vec<f64> = outcomes.iter().map(|outcome| outcome.latency.as_secs_f64() * 1000.0).collect();
+        latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)));
+        tally.p50_ms = at(0.5).copied().unwrap_or_default();
+        tally.p99_ms = at(0.99).copied().unwrap_or_default();
+        tally.max_ms = latencies.last().copied().unwrap_or_default();
+        tally
+    }
+
+    /// One line: counts and latencies.
+    pub fn line(&self, phase: &str) -> String {
+        format!(
+            "{phase:<10} sent {:>4}  ok {:>4}  failed {:>3}  partial {:>3}  wrong {:>3}  latency p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            self.sent, self.ok, self.failed, self.partial, self.wrong, self.p50_ms, self.p99_ms, self.max_ms
+        )
+    }
+
+    /// Panics unless every query was answered completely and correctly.
+    pub fn assert_clean(&self, phase: &str) {
+        assert!(
+            self.failed == 0 && self.partial == 0 && self.wrong == 0 && self.sent > 0,
+            "{}\nfirst problems:\n{}",
+            self.line(phase),
+            self.problems.join("\n")
+        );
+    }
+}
