@@ -19,6 +19,7 @@ use fanout_root::cluster::discovery::{Resolution, Resolve};
 use fanout_root::config::DiscoveryConfig;
 use fanout_root::{ClusterConfig, RootServerHandle};
 use serde_json::{Value, json};
+use support::cluster::spawn_leaf_at;
 use support::reference::Reference;
 use support::{
     Running, cranfield_docs, cranfield_schema, fanout, free_port, index_cranfield, text, write_cranfield_prefix,
@@ -50,17 +51,7 @@ impl Resolve for ScriptedDns {
 }
 
 fn leaf_at(index: &Path, shard: u32, host: u8, port: u16) -> Running {
-    Running::spawn(&[
-        "leaf",
-        "--index",
-        index.to_str().unwrap(),
-        "--shard",
-        &shard.to_string(),
-        "--threads",
-        "1",
-        "--listen",
-        &format!("127.0.0.{host}:{port}"),
-    ])
+    spawn_leaf_at(index, shard, &format!("127.0.0.{host}:{port}"))
 }
 
 struct Root {

@@ -28,21 +28,12 @@ pub struct Outcome {
     pub answer: Value,
 }
 
-/// One search, `POST /api/v1/search`.
+/// One search, `POST /api/v1/search` on the root's published port (`127.0.0.1:PORT`).
 pub async fn search(client: &reqwest::Client, http: &str, query: String) -> Outcome {
-    let sent = Instant::now();
+    let port = http.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).expect("http is 127.0.0.1:PORT");
     let body = json!({"query": query, "limit": LIMIT, "timeout_ms": TIMEOUT_MS});
-    let (status, answer) = match client.post(format!("http://{http}/api/v1/search")).json(&body).send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            match response.text().await {
-                Ok(text) => (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({"not_json": text}))),
-                Err(err) => (0, json!({"transport_error": err.to_string()})),
-            }
-        }
-        Err(err) => (0, json!({"transport_error": err.to_string()})),
-    };
-    Outcome { query, sent, latency: sent.elapsed(), status, answer }
+    let answer = super::support::cluster::search(client, port, body).await;
+    Outcome { query, sent: answer.sent, latency: answer.sent.elapsed(), status: answer.status, answer: answer.answer }
 }
 
 /// An open-loop stream running in the background.

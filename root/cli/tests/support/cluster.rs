@@ -317,7 +317,8 @@ async fn stream_query(client: &reqwest::Client, http: u16, query: String, limit:
     Outcome { query, limit, sent, status, answer }
 }
 
-async fn search(client: &reqwest::Client, http: u16, body: Value) -> Outcome {
+/// One search, `POST /api/v1/search` on 127.0.0.1:`http`; transport errors are in the answer.
+pub async fn search(client: &reqwest::Client, http: u16, body: Value) -> Outcome {
     let sent = Instant::now();
     let query = body["query"].as_str().unwrap_or_default().to_string();
     let limit = body["limit"].as_u64().unwrap_or(10) as usize;
@@ -337,6 +338,11 @@ async fn search(client: &reqwest::Client, http: u16, body: Value) -> Outcome {
 
 /// Starts `fanout leaf` for `shard` of `index` on `port`, one search thread.
 pub fn spawn_leaf(index: &Path, shard: u32, port: u16) -> Running {
+    spawn_leaf_at(index, shard, &format!("127.0.0.1:{port}"))
+}
+
+/// Starts `fanout leaf` for `shard` of `index` listening on `address`, one search thread.
+pub fn spawn_leaf_at(index: &Path, shard: u32, address: &str) -> Running {
     Running::spawn(&[
         "leaf",
         "--index",
@@ -346,6 +352,6 @@ pub fn spawn_leaf(index: &Path, shard: u32, port: u16) -> Running {
         "--threads",
         "1",
         "--listen",
-        &format!("127.0.0.1:{port}"),
+        address,
     ])
 }
