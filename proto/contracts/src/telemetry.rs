@@ -178,12 +178,14 @@ mod tests {
         register_root_shard(3);
         register_root_replica(3, "127.0.0.1:7003");
         register_leaf_shard(3);
+        register_root_discovery();
         let text = render();
-        for (name, _) in COUNTERS.iter().chain(HISTOGRAMS) {
+        for (name, _) in COUNTERS.iter().chain(GAUGES).chain(HISTOGRAMS) {
             assert!(text.contains(&format!("# HELP {name} ")), "{name} has no HELP in:\n{text}");
         }
         assert!(text.contains("fanout_root_hedges_sent_total{shard=\"3\"} 0"), "{text}");
         assert!(text.contains("fanout_root_ejections_total{shard=\"3\",replica=\"127.0.0.1:7003\"} 0"), "{text}");
         assert!(text.contains("fanout_leaf_cancellations_total{shard=\"3\",stage=\"running\"} 0"), "{text}");
+        assert!(text.contains("fanout_root_discovered_leaves{state=\"refused\"} 0"), "{text}");
     }
 }
