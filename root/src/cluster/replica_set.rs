@@ -146,8 +146,10 @@ pub struct ShardSnapshot {
 /// Who may receive a request.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Eligible {
-    /// Healthy replicas only (hedges).
-    Healthy,
+    /// Hedges: healthy replicas, then those on probation with nothing in flight (when the
+    /// shard's only healthy replica is the one that stalls, a slow replica beats waiting
+    /// for the deadline); never ejected ones.
+    Hedge,
     /// Healthy ones first, then those on probation, then ejected ones as a last resort.
     Any,
 }
@@ -245,14 +247,19 @@ impl ReplicaSet {
     /// Finagle's Peak-EWMA). Misplaced replicas are never chosen.
     fn choose(replicas: &[Arc<Replica>], tried: &[usize], eligible: Eligible, generation: u64) -> Option<usize> {
         let tiers: &[ReplicaState] = match eligible {
-            Eligible::Healthy => &[ReplicaState::Healthy],
+            Eligible::Hedge => &[ReplicaState::Healthy, ReplicaState::Probation],
             Eligible::Any => &[ReplicaState::Healthy, ReplicaState::Probation, ReplicaState::Ejected],
         };
         for tier in tiers {
             let candidates: Vec<usize> = (0..replicas.len())
                 .filter(|index| {
                     let replica = &replicas[*index];
-                    !tried.contains(index) && replica.state() == *tier && replica.may_serve(generation)
+                    // A hedge goes to a replica on probation only while it has nothing in
+                    // flight: one that stalls (SIGSTOP) then holds at most one hedge.
+                    let idle_enough = eligible == Eligible::Any
+                        || *tier == ReplicaState::Healthy
+                        || replica.counters.in_flight.load(Ordering::Relaxed) == 0;
+                    !tried.contains(index) && replica.state() == *tier && replica.may_serve(generation) && idle_enough
                 })
                 .collect();
             match candidates.len() {
@@ -301,7 +308,7 @@ impl ReplicaSet {
     }
 
     /// Calls the shard: one replica by power of two choices; a hedge to a different
-    /// healthy replica after the hedge delay (budget permitting); failover to another
+    /// replica (healthy, else on probation) after the hedge delay (budget permitting); failover to another
     /// replica on a retryable error, within the deadline. The first good answer wins and
     /// the other attempt is dropped, which cancels it at the leaf.
     ///
@@ -422,7 +429,7 @@ impl ReplicaSet {
                 }
                 () = hedge_timer => {
                     hedge_pending = false;
-                    if let Some(next) = Self::choose(&replicas, &tried, Eligible::Healthy, generation)
+                    if let Some(next) = Self::choose(&replicas, &tried, Eligible::Hedge, generation)
                         && self.budget.try_hedge()
                     {
                         tried.push(next);

@@ -251,3 +251,24 @@ async fn a_removed_replica_finishes_its_calls_and_gets_no_new_ones() {
     }
     assert!(joined.counters.requests.load(Ordering::SeqCst) > 0, "a new replica takes traffic");
 }
+
+#[tokio::test(start_paused = true)]
+async fn when_the_only_healthy_replica_stalls_the_hedge_goes_to_one_on_probation() {
+    let set = replica_set(hedging());
+    let replicas = set.replicas();
+    set.start_probation(&replicas[1], "slow, in this test");
+    assert_eq!(replicas[1].state(), ReplicaState::Probation);
+    warm_up(&set).await;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let started = Instant::now();
+    let answer = set
+        .call_with(CallKind::Search, 0, deadline, |attempt: Attempt| async move {
+            let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(5) };
+            answer_after(delay, attempt.replica).await
+        })
+        .await
+        .expect("the hedge answered before the deadline");
+    assert_eq!(answer.value, Scripted(1), "the replica on probation answered");
+    assert!(answer.hedged);
+    assert!(started.elapsed() < Duration::from_millis(200), "answered after the hedge delay, not the deadline");
+}
