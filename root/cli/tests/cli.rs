@@ -111,6 +111,43 @@ fn leaf_refuses_what_is_not_a_shard() {
 }
 
 #[test]
+fn root_and_leaf_flags_for_discovery_name_what_is_missing() {
+    let err = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = fanout();
+        command.args(args).env_remove("FANOUT_CLUSTER").env_remove("FANOUT_POD_NAME");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{args:?} succeeded");
+        text(&output.stderr)
+    };
+    let root = err(&["root", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"], &[]);
+    assert!(root.contains("--index-name, --shards and --discover"), "{root}");
+    let root = err(&["root", "--index-name", "x", "--shards", "2", "--discover", "fanout-leaf"], &[]);
+    assert!(root.contains("--discover (FANOUT_DISCOVER) must be NAME:PORT, got \"fanout-leaf\""), "{root}");
+    let root = err(&["root", "--index-name", "x", "--discover", "fanout-leaf:7001"], &[]);
+    assert!(root.contains("--index-name, --shards and --discover"), "{root}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let schema = write_schema(dir.path());
+    let data = dir.path().join("docs.jsonl");
+    std::fs::write(&data, "{\"id\": \"a\", \"title\": \"first\"}\n").unwrap();
+    let out = dir.path().join("index");
+    assert!(index(&data, &schema, &out, &[]).status.success());
+    let leaf = |pod: &str| {
+        err(
+            &["leaf", "--shard-from-ordinal", "--listen", "127.0.0.1:0", "--index", out.to_str().unwrap()],
+            &[("FANOUT_POD_NAME", pod)],
+        )
+    };
+    let unnumbered = leaf("fanout-leaf");
+    assert!(unnumbered.contains("pod name \"fanout-leaf\" does not end in -N"), "{unnumbered}");
+    let both = err(&["leaf", "--shard", "0", "--shard-from-ordinal", "--index", out.to_str().unwrap()], &[]);
+    assert!(both.contains("cannot be used with"), "{both}");
+}
+
+#[test]
 fn leaves_and_root_as_separate_processes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cranfield");

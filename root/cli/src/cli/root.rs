@@ -37,7 +37,14 @@ pub struct RootArgs {
 
 /// The cluster configuration the flags and the cluster file describe together.
 fn cluster_config(args: &RootArgs) -> anyhow::Result<ClusterConfig> {
-    let discover = args.discover.as_deref().map(DiscoveryConfig::from_address).transpose()?;
+    let discover = args
+        .discover
+        .as_deref()
+        .map(|address| {
+            DiscoveryConfig::from_address(address)
+                .map_err(|_| anyhow::anyhow!("--discover (FANOUT_DISCOVER) must be NAME:PORT, got {address:?}"))
+        })
+        .transpose()?;
     let mut config = match &args.cluster {
         Some(path) => ClusterConfig::read(path)?,
         None => {
