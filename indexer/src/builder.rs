@@ -207,10 +207,10 @@ fn previous_generation(output: &Path) -> Result<u64, IndexerError> {
     if empty {
         Ok(0)
     } else {
-        Err(IndexerError::Manifest {
+        Err(IndexerError::Contract(fanout_contracts::ContractError::Manifest {
             path: output.to_path_buf(),
             message: format!("refusing to replace a directory that is not a fanout index (no {MANIFEST_FILE})"),
-        })
+        }))
     }
 }
 

@@ -5,36 +5,17 @@ use std::path::PathBuf;
 /// Everything that can stop an index build.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
-    /// The schema file is malformed or inconsistent.
-    #[error("invalid schema: {0}")]
-    Schema(String),
     /// A line of the dataset could not be turned into a document.
     #[error("{0}")]
     Line(#[from] LineError),
-    /// Reading or writing a file failed.
-    #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// An index directory is missing, damaged or not a fanout index.
-    #[error("{path}: {message}")]
-    Manifest {
-        /// The index directory or manifest file.
-        path: PathBuf,
-        /// What is wrong with it.
-        message: String,
-    },
     /// The dataset holds no documents.
     #[error("no documents found in {0}")]
     Empty(PathBuf),
     /// The build options make no sense.
     #[error("invalid option: {0}")]
     Options(String),
-    /// A shared contract (schema file, manifest) is invalid.
+    /// A shared contract (schema file, manifest) is invalid, or reading or writing a
+    /// file failed (`ContractError::Io`, with what was being done).
     #[error(transparent)]
     Contract(#[from] fanout_contracts::ContractError),
     /// tantivy failed.
@@ -59,5 +40,5 @@ pub struct LineError {
 /// Wraps an I/O error with what was being done.
 pub(crate) fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> IndexerError {
     let context = context.into();
-    move |source| IndexerError::Io { context, source }
+    move |source| IndexerError::Contract(fanout_contracts::ContractError::Io { context, source })
 }

@@ -156,7 +156,10 @@ impl<'a> DocumentSplitter<'a> {
             .iter()
             .map(|field| {
                 tokenizers.get(&field.tokenizer).ok_or_else(|| {
-                    IndexerError::Schema(format!("field `{}`: unknown tokenizer `{}`", field.name, field.tokenizer))
+                    IndexerError::Contract(fanout_contracts::ContractError::Schema(format!(
+                        "field `{}`: unknown tokenizer `{}`",
+                        field.name, field.tokenizer
+                    )))
                 })
             })
             .collect::<Result<_, _>>()?;
