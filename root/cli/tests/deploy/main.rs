@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use deployment::{ALIAS, Deployment, Leaf, Root, SHARDS, replica, replicas, wait_serving};
 use podman::Podman;
-use stream::{Stream, Tally};
+use stream::Tally;
 use support::reference::Reference;
 use support::{cranfield_docs, cranfield_queries, cranfield_schema, query_pool};
 use tokio::time::Instant;
@@ -137,13 +137,13 @@ fn the_image_serves_a_discovered_cluster_through_kills_and_scaling() {
         let mut take = |count: usize| pool.by_ref().take(count).collect::<Vec<_>>();
 
         // Steady: the Cranfield queries, each the reference's answer.
-        let steady = Stream::start(&deployment.client, &root.http, cranfield_queries(), RATE * 2).complete().await;
+        let steady = stream::start(&deployment.client, &root.http, cranfield_queries(), RATE * 2).complete().await;
         let tally = Tally::of(&steady, &reference);
         note(&mut phases, tally.line("steady"));
         tally.assert_clean("steady");
 
         // Kill: SIGKILL one replica of shard 0 two seconds into a stream.
-        let stream = Stream::start(&deployment.client, &root.http, take(RATE as usize * 10), RATE);
+        let stream = stream::start(&deployment.client, &root.http, take(RATE as usize * 10), RATE);
         tokio::time::sleep(Duration::from_secs(2)).await;
         let killed = leaves.remove(0);
         let kill_at = Instant::now();
@@ -164,7 +164,7 @@ fn the_image_serves_a_discovered_cluster_through_kills_and_scaling() {
         tally.assert_clean("kill");
 
         // Scale up: one more leaf (ordinal 4: shard 0) under the alias, while a stream runs.
-        let stream = Stream::start(&deployment.client, &root.http, take(RATE as usize * 40), RATE);
+        let stream = stream::start(&deployment.client, &root.http, take(RATE as usize * 40), RATE);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let added = deployment.start_leaf(SHARDS as usize * REPLICAS);
         let address = added.address();
@@ -200,7 +200,7 @@ fn the_image_serves_a_discovered_cluster_through_kills_and_scaling() {
         leaves.push(added);
 
         // Scale down: stop a leaf for good (SIGTERM, then removed) under a stream.
-        let stream = Stream::start(&deployment.client, &root.http, take(RATE as usize * 40), RATE);
+        let stream = stream::start(&deployment.client, &root.http, take(RATE as usize * 40), RATE);
         tokio::time::sleep(Duration::from_secs(1)).await;
         let stopped = leaves.pop().unwrap();
         let address = stopped.address();

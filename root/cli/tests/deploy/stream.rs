@@ -1,89 +1,18 @@
-//! Queries against the root's published HTTP port: one at a time, or an open-loop stream
+//! Queries against the root's published HTTP port, an open-loop stream
 //! in the background, and a tally of what came back, each answer held to the single-index
 //! reference.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
-
+use super::support::cluster::{Background, Outcome, background};
 use super::support::reference::Reference;
 
-/// The deadline every query carries.
-pub const TIMEOUT_MS: u64 = 2_000;
 /// Hits asked for.
 pub const LIMIT: usize = 10;
 
-/// What one query got.
-pub struct Outcome {
-    pub query: String,
-    /// When it was sent.
-    pub sent: Instant,
-    pub latency: Duration,
-    /// HTTP status (0: no HTTP answer; the error is in `answer`).
-    pub status: u16,
-    pub answer: Value,
-}
-
-/// One search, `POST /api/v1/search` on the root's published port (`127.0.0.1:PORT`).
-pub async fn search(client: &reqwest::Client, http: &str, query: String) -> Outcome {
+/// Starts an open-loop stream of `queries` at `rate` per second against the root's
+/// published HTTP port (`127.0.0.1:PORT`).
+pub fn start(client: &reqwest::Client, http: &str, queries: Vec<String>, rate: u32) -> Background {
     let port = http.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).expect("http is 127.0.0.1:PORT");
-    let body = json!({"query": query, "limit": LIMIT, "timeout_ms": TIMEOUT_MS});
-    let answer = super::support::cluster::search(client, port, body).await;
-    Outcome { query, sent: answer.sent, latency: answer.sent.elapsed(), status: answer.status, answer: answer.answer }
-}
-
-/// An open-loop stream running in the background.
-pub struct Stream {
-    stop: Arc<AtomicBool>,
-    sender: JoinHandle<Vec<JoinHandle<Outcome>>>,
-}
-
-impl Stream {
-    /// Sends `queries` at `rate` per second, each at its scheduled time whatever the others
-    /// are doing, until [`Stream::finish`] or the queries run out.
-    pub fn start(client: &reqwest::Client, http: &str, queries: Vec<String>, rate: u32) -> Stream {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (client, http, flag) = (client.clone(), http.to_string(), stop.clone());
-        let sender = tokio::spawn(async move {
-            let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-            let started = Instant::now();
-            let mut tasks = Vec::new();
-            for (i, query) in queries.into_iter().enumerate() {
-                tokio::time::sleep_until(started + interval * i as u32).await;
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                let (client, http) = (client.clone(), http.clone());
-                tasks.push(tokio::spawn(async move { search(&client, &http, query).await }));
-            }
-            tasks
-        });
-        Stream { stop, sender }
-    }
-
-    /// Stops sending and waits for every answer (each is bounded by the client's timeout).
-    pub async fn finish(self) -> Vec<Outcome> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.answers().await
-    }
-
-    /// Sends every query, then waits for every answer.
-    pub async fn complete(self) -> Vec<Outcome> {
-        self.answers().await
-    }
-
-    async fn answers(self) -> Vec<Outcome> {
-        let tasks = self.sender.await.expect("the stream's sender");
-        let mut outcomes = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            outcomes.push(task.await.expect("a stream query"));
-        }
-        outcomes
-    }
+    background(client, port, queries, rate, LIMIT)
 }
 
 /// What a phase's queries got.

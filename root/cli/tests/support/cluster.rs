@@ -52,6 +52,8 @@ pub struct Outcome {
     pub limit: usize,
     /// When it was sent.
     pub sent: Instant,
+    /// How long the answer took.
+    pub latency: Duration,
     /// HTTP status (0: no HTTP answer at all; the error is in `answer`).
     pub status: u16,
     /// The JSON answer.
@@ -270,25 +272,31 @@ impl ProcessCluster {
     /// Starts an open-loop stream of `rate` queries per second asking `limit` hits each,
     /// in the background, until [`Background::finish`] (or at most `max` queries).
     pub fn background(&self, rate: u32, limit: usize, max: usize) -> Background {
-        let stop = Arc::new(AtomicBool::new(false));
-        let queries = self.take_queries(max);
-        let (client, http, flag) = (self.client.clone(), self.http, stop.clone());
-        let sender = tokio::spawn(async move {
-            let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-            let started = Instant::now();
-            let mut tasks = Vec::new();
-            for (i, query) in queries.into_iter().enumerate() {
-                tokio::time::sleep_until(started + interval * i as u32).await;
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                let client = client.clone();
-                tasks.push(tokio::spawn(async move { stream_query(&client, http, query, limit).await }));
-            }
-            tasks
-        });
-        Background { stop, sender }
+        background(&self.client, self.http, self.take_queries(max), rate, limit)
     }
+}
+
+/// Starts an open-loop stream of `queries` at `rate` per second, `limit` hits each, to the
+/// root on 127.0.0.1:`http`, each sent at its scheduled time whatever the others are doing,
+/// until [`Background::finish`] or the queries run out.
+pub fn background(client: &reqwest::Client, http: u16, queries: Vec<String>, rate: u32, limit: usize) -> Background {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (client, flag) = (client.clone(), stop.clone());
+    let sender = tokio::spawn(async move {
+        let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (i, query) in queries.into_iter().enumerate() {
+            tokio::time::sleep_until(started + interval * i as u32).await;
+            if flag.load(Ordering::Relaxed) {
+                break;
+            }
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move { stream_query(&client, http, query, limit).await }));
+        }
+        tasks
+    });
+    Background { stop, sender }
 }
 
 /// A query stream running in the background.
@@ -301,6 +309,11 @@ impl Background {
     /// Stops sending and waits for every answer, in sending order.
     pub async fn finish(self) -> Vec<Outcome> {
         self.stop.store(true, Ordering::Relaxed);
+        self.complete().await
+    }
+
+    /// Sends every query, then waits for every answer, in sending order.
+    pub async fn complete(self) -> Vec<Outcome> {
         let tasks = self.sender.await.unwrap();
         let mut outcomes = Vec::with_capacity(tasks.len());
         for task in tasks {
@@ -311,10 +324,7 @@ impl Background {
 }
 
 async fn stream_query(client: &reqwest::Client, http: u16, query: String, limit: usize) -> Outcome {
-    let sent = Instant::now();
-    let body = json!({"query": query, "limit": limit, "timeout_ms": TIMEOUT_MS});
-    let Outcome { status, answer, .. } = search(client, http, body).await;
-    Outcome { query, limit, sent, status, answer }
+    search(client, http, json!({"query": query, "limit": limit, "timeout_ms": TIMEOUT_MS})).await
 }
 
 /// One search, `POST /api/v1/search` on 127.0.0.1:`http`; transport errors are in the answer.
@@ -333,7 +343,7 @@ pub async fn search(client: &reqwest::Client, http: u16, body: Value) -> Outcome
         }
         Err(err) => (0, json!({"transport_error": err.to_string()})),
     };
-    Outcome { query, limit, sent, status, answer }
+    Outcome { query, limit, sent, latency: sent.elapsed(), status, answer }
 }
 
 /// Starts `fanout leaf` for `shard` of `index` on `port`, one search thread.
