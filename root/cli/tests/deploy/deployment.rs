@@ -93,10 +93,6 @@ impl<'a> Deployment<'a> {
             "indexer",
             &[
                 "--rm",
-                "--read-only",
-                "--cap-drop=all",
-                "--security-opt=no-new-privileges",
-                "--pull=never",
                 "--network",
                 "none",
                 "-v",
@@ -134,10 +130,6 @@ impl<'a> Deployment<'a> {
         let publish = format!("127.0.0.1::{LEAF_PORT}");
         let args = vec![
             "-d",
-            "--read-only",
-            "--cap-drop=all",
-            "--security-opt=no-new-privileges",
-            "--pull=never",
             "--network",
             &self.network,
             "--network-alias",
@@ -197,17 +189,7 @@ impl<'a> Deployment<'a> {
     pub fn resolve_alias(&self) -> Vec<String> {
         let (_, ran) = self.podman.run_container(
             "resolver",
-            &[
-                "--rm",
-                "--pull=never",
-                "--network",
-                &self.network,
-                "--entrypoint",
-                "getent",
-                &self.image,
-                "ahostsv4",
-                ALIAS,
-            ],
+            &["--rm", "--network", &self.network, "--entrypoint", "getent", &self.image, "ahostsv4", ALIAS],
             PODMAN_LIMIT,
         );
         assert!(ran.status.success(), "getent ahostsv4 {ALIAS} on the network failed: {}{}", ran.stdout, ran.stderr);
@@ -228,10 +210,6 @@ impl<'a> Deployment<'a> {
             "root",
             &[
                 "-d",
-                "--read-only",
-                "--cap-drop=all",
-                "--security-opt=no-new-privileges",
-                "--pull=never",
                 "--network",
                 &self.network,
                 "-p",

@@ -162,13 +162,16 @@ impl Podman {
         name
     }
 
-    /// `podman run --name PREFIX-what --label ... ARGS`: `args` holds the other options, the
-    /// image and its arguments (add `-d` to detach).
+    /// `podman run --name PREFIX-what --label ... ARGS`, with the restrictions of the
+    /// manifests' securityContext (read-only root file system, no capabilities, no
+    /// privilege escalation) and never a pull: `args` holds the other options, the image
+    /// and its arguments (add `-d` to detach).
     pub fn run_container(&self, what: &str, args: &[&str], limit: Duration) -> (String, Ran) {
         let name = self.name(what);
         self.track(Kind::Container, &name);
         let label = self.label();
         let mut full = vec!["run", "--name", &name, "--label", &label];
+        full.extend_from_slice(&["--read-only", "--cap-drop=all", "--security-opt=no-new-privileges", "--pull=never"]);
         full.extend_from_slice(args);
         let ran = self.run(&full, limit);
         (name, ran)
