@@ -315,14 +315,16 @@ impl Discovery {
         let placed: Vec<(SocketAddr, u32)> = state.placed.iter().map(|(address, shard)| (*address, *shard)).collect();
         for (address, shard) in placed {
             let set = &shards[shard as usize];
-            let misplaced = set.replicas().iter().any(|replica| {
-                replica.address == address.to_string() && replica.state() == super::ReplicaState::Misplaced
-            });
+            let name = address.to_string();
+            let misplaced = set
+                .replicas()
+                .iter()
+                .any(|replica| replica.address == name && replica.state() == super::ReplicaState::Misplaced);
             if found.contains(&address) && !misplaced {
                 continue;
             }
             state.placed.remove(&address);
-            if let Some(replica) = set.remove(&address.to_string()) {
+            if let Some(replica) = set.remove(&name) {
                 let why = if misplaced { "answers as another shard" } else { "left DNS" };
                 tracing::info!(%address, shard, why, in_flight = replica.counters.in_flight.load(std::sync::atomic::Ordering::Relaxed), "discovery: leaf removed, draining");
                 state.draining.push((shard, replica));

@@ -280,7 +280,12 @@ impl ReplicaSet {
     /// The hedge delay of an RPC now: the window's percentile within floor and ceiling,
     /// or None while hedging is off or the window has too few samples.
     pub fn hedge_delay(&self, kind: CallKind) -> Option<Duration> {
-        if !self.hedging.enabled || self.replicas().len() < 2 {
+        self.hedge_delay_among(kind, self.replicas().len())
+    }
+
+    /// The hedge delay of an RPC for a shard of `members` replicas.
+    fn hedge_delay_among(&self, kind: CallKind, members: usize) -> Option<Duration> {
+        if !self.hedging.enabled || members < 2 {
             return None;
         }
         let observed = self.windows[kind.index()]
@@ -356,7 +361,7 @@ impl ReplicaSet {
         tried.push(first);
         let mut running: Vec<(usize, Instant)> = vec![(first, Instant::now())];
         attempts.push(launch(first, false));
-        let hedge_at = self.hedge_delay(kind).map(|delay| Instant::now() + delay);
+        let hedge_at = self.hedge_delay_among(kind, replicas.len()).map(|delay| Instant::now() + delay);
         let mut hedge_pending = hedge_at.is_some();
         let mut hedged = false;
         loop {
