@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`schema`]: schema files (TOML) and the tantivy schema built from them.
 //! - [`manifest`]: `fanout.json`, the description of a built index and its generation.
+//! - [`files`]: the files of an index with sizes and SHA-256 checksums.
 //! - [`sharding`]: `jump_consistent_hash(xxh3_64(id))`, pinned by golden values.
 //! - [`term_layout`]: the term-partitioned layout (ordinals, term sharding, the postings
 //!   and store schemas, the statistics in `fanout.json`).
@@ -20,6 +21,7 @@
 
 pub mod aggregations;
 pub mod error;
+pub mod files;
 pub mod filters;
 pub mod limits;
 pub mod manifest;

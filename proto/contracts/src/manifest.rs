@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ContractError, io_error};
+use crate::files::FileEntry;
 use crate::schema::SchemaFile;
 use crate::sharding::SHARDING_FUNCTION;
 use crate::term_layout::TermStatistics;
@@ -82,6 +83,11 @@ pub struct Manifest {
     /// The whole index's statistics, for the term layout only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term_statistics: Option<TermStatistics>,
+    /// Every file of every shard with its size and checksum (paths relative to the index
+    /// directory): what a publish uploads and a leaf verifies. Empty in indexes built
+    /// before files were listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileEntry>,
 }
 
 impl Manifest {
@@ -101,12 +107,23 @@ impl Manifest {
                 .map(|elapsed| elapsed.as_secs())
                 .unwrap_or_default(),
             term_statistics: None,
+            files: Vec::new(),
         }
     }
 
     /// The same manifest for a term-partitioned index with these statistics.
     pub fn with_term_layout(self, statistics: TermStatistics) -> Manifest {
         Manifest { layout: Layout::Term, term_statistics: Some(statistics), ..self }
+    }
+
+    /// The same manifest listing `files`.
+    pub fn with_files(self, files: Vec<FileEntry>) -> Manifest {
+        Manifest { files, ..self }
+    }
+
+    /// The files of shard `shard`.
+    pub fn shard_files(&self, shard: u32) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(move |file| file.in_shard(shard))
     }
 
     /// Reads the manifest of the index directory `dir`.
@@ -120,7 +137,14 @@ impl Manifest {
                 format!("cannot read {MANIFEST_FILE}: {err}")
             },
         })?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|err| ContractError::Manifest {
+        Manifest::parse(&text, &path)
+    }
+
+    /// Parses and checks the text of a manifest read from `path` (a file or an object's
+    /// location, for error messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ContractError> {
+        let path = path.to_path_buf();
+        let manifest: Manifest = serde_json::from_str(text).map_err(|err| ContractError::Manifest {
             path: path.clone(),
             message: format!("invalid manifest: {err}"),
         })?;
@@ -152,10 +176,15 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The manifest as the JSON text of `fanout.json`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a manifest always serializes")
+    }
+
     /// Writes the manifest into `dir` and syncs it to disk.
     pub fn write(&self, dir: &Path) -> Result<(), ContractError> {
         let path = dir.join(MANIFEST_FILE);
-        let text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
+        let text = self.to_json();
         let mut file = File::create(&path).map_err(io_error(format!("creating {}", path.display())))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
@@ -165,5 +194,10 @@ impl Manifest {
 
 /// The directory of shard `shard` inside the index directory `dir`.
 pub fn shard_dir(dir: &Path, shard: u32) -> PathBuf {
-    dir.join(format!("shard-{shard:04}"))
+    dir.join(shard_dir_name(shard))
+}
+
+/// The name of shard `shard`'s directory (`shard-0002`).
+pub fn shard_dir_name(shard: u32) -> String {
+    format!("shard-{shard:04}")
 }
