@@ -3,6 +3,7 @@
 //! at the target path until the whole build has succeeded.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -41,6 +42,11 @@ pub struct BuildOptions {
     pub skip_errors: bool,
     /// Draw a progress bar when standard error is a terminal.
     pub progress: bool,
+    /// Build only these shards (one part of a scaled-out build); every document is still
+    /// read, checked and counted. None: every shard.
+    pub only_shards: Option<Range<u32>>,
+    /// The generation to record; None: one more than the index at the output path.
+    pub generation: Option<u64>,
 }
 
 impl Default for BuildOptions {
@@ -53,6 +59,8 @@ impl Default for BuildOptions {
             memory_budget_bytes: 512 << 20,
             skip_errors: false,
             progress: true,
+            only_shards: None,
+            generation: None,
         }
     }
 }
@@ -76,6 +84,10 @@ pub struct BuildSummary {
     pub first_errors: Vec<LineError>,
     /// Input bytes read (compressed size).
     pub input_bytes: u64,
+    /// xxh3-64 of every non-empty input line in order: equal for equal input.
+    pub input_checksum: u64,
+    /// The shards built, when not all of them.
+    pub only_shards: Option<Range<u32>>,
     /// Size of the built index on disk.
     pub index_bytes: u64,
     /// Wall-clock time of the build.
@@ -103,6 +115,9 @@ impl fmt::Display for BuildSummary {
             self.docs_per_second(),
             self.generation
         )?;
+        if let Some(only) = &self.only_shards {
+            writeln!(f, "  built shards {}..{} of {} (one part)", only.start, only.end, self.shard_docs.len())?;
+        }
         let shards: Vec<String> = self.shard_docs.iter().enumerate().map(|(i, n)| format!("{i}: {n}")).collect();
         writeln!(f, "  per shard: {}", shards.join(", "))?;
         writeln!(
@@ -148,13 +163,14 @@ pub fn build_index(
             return Err(err);
         }
     };
-    let generation = previous_generation + 1;
+    let generation = options.generation.unwrap_or(previous_generation + 1);
     let finish = || -> Result<u64, IndexerError> {
         let manifest = Manifest::new(&options.index_name, schema.file.clone(), shard_docs.clone(), generation);
         let manifest = match term_statistics.clone() {
             Some(statistics) => manifest.with_term_layout(statistics),
             None => manifest,
         };
+        let manifest = manifest.with_files(fanout_contracts::files::list_files(&staged)?);
         manifest.write(&staged)?;
         let index_bytes = dir_size(&staged)?;
         replace_dir(&staged, output)?;
@@ -172,6 +188,8 @@ pub fn build_index(
         skipped: report.skipped,
         first_errors: report.first_errors,
         input_bytes: report.input_bytes,
+        input_checksum: report.input_checksum,
+        only_shards: options.only_shards.clone(),
         index_bytes,
         seconds: started.elapsed().as_secs_f64(),
         generation,
@@ -190,6 +208,14 @@ fn validate(options: &BuildOptions) -> Result<(), IndexerError> {
     }
     if options.index_name.is_empty() {
         return Err(IndexerError::Options("the index name must not be empty".into()));
+    }
+    if let Some(only) = &options.only_shards
+        && (only.start >= only.end || only.end > options.shards)
+    {
+        return Err(IndexerError::Options(format!(
+            "--only-shards {}..{} is not a non-empty range of the {} shards (0..{})",
+            only.start, only.end, options.shards, options.shards
+        )));
     }
     Ok(())
 }
@@ -244,7 +270,9 @@ fn build_shards(
     let mut shard_docs = vec![0u64; writers.len()];
     let report = read_documents(dataset, schema, options.skip_errors, &progress, |document| {
         let shard = shard_for_id(&document.id, options.shards) as usize;
-        writers[shard].add_document(document.document)?;
+        if let Some(writer) = &writers[shard] {
+            writer.add_document(document.document)?;
+        }
         shard_docs[shard] += 1;
         Ok(())
     })?;
@@ -253,23 +281,36 @@ fn build_shards(
         return Err(IndexerError::Empty(dataset.files[0].clone()));
     }
     progress.phase("committing shards");
-    let committed = commit_all(writers);
+    let committed = commit_all(writers.into_iter().flatten().collect());
     progress.finish();
     committed?;
     Ok((report, shard_docs))
 }
 
+/// A writer for every shard the build makes (None for the shards of other parts).
 fn open_writers(
     schema: &IndexSchema,
     staged: &Path,
     options: &BuildOptions,
-) -> Result<Vec<IndexWriter<TantivyDocument>>, IndexerError> {
-    let shards = options.shards as usize;
-    let threads_per_writer = options.threads.div_ceil(shards).max(1);
-    let budget = options.memory_budget_bytes / shards;
+) -> Result<Vec<Option<IndexWriter<TantivyDocument>>>, IndexerError> {
+    let built = options.built_shards();
+    let threads_per_writer = options.threads.div_ceil(built.len()).max(1);
+    let budget = options.memory_budget_bytes / built.len();
     (0..options.shards)
-        .map(|shard| open_writer(&shard_dir(staged, shard), &schema.schema, threads_per_writer, budget))
+        .map(|shard| {
+            built
+                .contains(&shard)
+                .then(|| open_writer(&shard_dir(staged, shard), &schema.schema, threads_per_writer, budget))
+                .transpose()
+        })
         .collect()
+}
+
+impl BuildOptions {
+    /// The shards this build makes.
+    pub fn built_shards(&self) -> Range<u32> {
+        self.only_shards.clone().unwrap_or(0..self.shards)
+    }
 }
 
 /// Creates the directory `dir` and a tantivy index with `schema` in it, and opens a

@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::document::{DocumentError, ParsedDocument, parse_document};
 use crate::error::{IndexerError, LineError, io_error};
@@ -35,6 +35,8 @@ pub struct ReadReport {
     pub first_errors: Vec<LineError>,
     /// Compressed input bytes read.
     pub input_bytes: u64,
+    /// xxh3-64 of every non-empty line in input order (each followed by a newline).
+    pub input_checksum: u64,
 }
 
 struct Batch {
@@ -59,6 +61,7 @@ pub fn read_documents(
     let (batches, reader) = spawn_reader(dataset.files.clone(), bytes_read.clone());
     let mut report = ReadReport::default();
     let mut seen_ids: HashSet<u128> = HashSet::new();
+    let mut checksum = Xxh3::new();
     let result = (|| -> Result<(), IndexerError> {
         for batch in batches {
             let batch = batch?;
@@ -66,6 +69,8 @@ pub fn read_documents(
                 batch.lines.par_iter().map(|raw| parse_line(schema, raw)).collect();
             for (offset, outcome) in parsed.into_iter().enumerate() {
                 let Some(outcome) = outcome else { continue };
+                checksum.update(&batch.lines[offset]);
+                checksum.update(b"\n");
                 let checked = outcome.and_then(|document| {
                     if seen_ids.insert(xxh3_128(document.id.as_bytes())) {
                         Ok(document)
@@ -95,6 +100,7 @@ pub fn read_documents(
     reader.join().expect("the dataset reader does not panic");
     result?;
     report.input_bytes = bytes_read.load(Ordering::Relaxed);
+    report.input_checksum = checksum.digest();
     Ok(report)
 }
 

@@ -44,17 +44,24 @@ pub(crate) fn build_term_shards(
     let shards = options.shards;
     let postings_schema = PostingsSchema::new(schema);
     let (store_schema, store_ordinal) = store_schema(schema);
-    // Two writers per shard share the threads and the memory.
-    let writers = 2 * shards as usize;
+    // Two writers per shard built share the threads and the memory; the shards of other
+    // parts get none (their documents and tokens are still read and counted).
+    let built = options.built_shards();
+    let writers = 2 * built.len();
     let threads = options.threads.div_ceil(writers).max(1);
     let budget = options.memory_budget_bytes / writers;
     let mut postings_writers = Vec::with_capacity(shards as usize);
     let mut store_writers = Vec::with_capacity(shards as usize);
     for shard in 0..shards {
+        if !built.contains(&shard) {
+            postings_writers.push(None);
+            store_writers.push(None);
+            continue;
+        }
         let dir = shard_dir(staged, shard);
         std::fs::create_dir(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
-        postings_writers.push(open_writer(&dir.join(POSTINGS_DIR), &postings_schema.schema, threads, budget)?);
-        store_writers.push(open_writer(&dir.join(STORE_DIR), &store_schema, threads, budget)?);
+        postings_writers.push(Some(open_writer(&dir.join(POSTINGS_DIR), &postings_schema.schema, threads, budget)?));
+        store_writers.push(Some(open_writer(&dir.join(STORE_DIR), &store_schema, threads, budget)?));
     }
     let splitter = DocumentSplitter::new(&postings_schema, shards)?;
     let progress = BuildProgress::new(dataset.total_bytes, options.progress);
@@ -82,7 +89,7 @@ pub(crate) fn build_term_shards(
         return Err(IndexerError::Empty(dataset.files[0].clone()));
     }
     progress.phase("committing shards");
-    let committed = commit_all(postings_writers.into_iter().chain(store_writers).collect());
+    let committed = commit_all(postings_writers.into_iter().chain(store_writers).flatten().collect());
     progress.finish();
     committed?;
     let total_tokens = postings_schema.fields.iter().map(|field| field.name.clone()).zip(batch.total_tokens).collect();
@@ -110,8 +117,8 @@ impl Batch {
     fn flush(
         &mut self,
         splitter: &DocumentSplitter<'_>,
-        postings_writers: &[IndexWriter<TantivyDocument>],
-        store_writers: &[IndexWriter<TantivyDocument>],
+        postings_writers: &[Option<IndexWriter<TantivyDocument>>],
+        store_writers: &[Option<IndexWriter<TantivyDocument>>],
     ) -> Result<(), IndexerError> {
         let split: Vec<SplitDocument> = self
             .documents
@@ -126,9 +133,13 @@ impl Batch {
                 *total += u64::from(*length);
             }
             for (shard, postings) in split.postings {
-                postings_writers[shard as usize].add_document(postings)?;
+                if let Some(writer) = &postings_writers[shard as usize] {
+                    writer.add_document(postings)?;
+                }
             }
-            store_writers[store_shard as usize].add_document(stored)?;
+            if let Some(writer) = &store_writers[store_shard as usize] {
+                writer.add_document(stored)?;
+            }
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ mod index;
 mod leaf;
 mod local;
 mod root;
+mod store;
 
 use clap::{Parser, Subcommand};
 
