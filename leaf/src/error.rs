@@ -2,8 +2,10 @@
 
 use tonic::Status;
 
-/// The metadata key of a generation mismatch's served generation.
+/// The metadata key of a generation mismatch's newest served generation.
 pub const GENERATION_METADATA: &str = "fanout-generation";
+/// The metadata key of a generation mismatch's served generations (comma-separated).
+pub const GENERATIONS_METADATA: &str = "fanout-generations";
 
 /// Everything a leaf request or start-up can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -16,12 +18,12 @@ pub enum LeafError {
     NotFound(String),
     /// The request names an index generation this shard does not serve (the root
     /// asks another replica, or gathers fresh statistics).
-    #[error("the root expects generation {requested} but this shard serves generation {served}")]
+    #[error("the root expects generation {requested} but this shard serves {}", describe_generations(served))]
     GenerationMismatch {
         /// The generation the request named.
         requested: u64,
-        /// The generation this shard serves.
-        served: u64,
+        /// The generations this shard serves, oldest first.
+        served: Vec<u64>,
     },
     /// The search pool's queue is full.
     #[error("search queue is full ({0} searches waiting)")]
@@ -61,7 +63,13 @@ impl From<LeafError> for Status {
         match error {
             LeafError::GenerationMismatch { served, .. } => {
                 let mut status = Status::failed_precondition(message);
-                status.metadata_mut().insert(GENERATION_METADATA, served.into());
+                if let Some(&newest) = served.last() {
+                    status.metadata_mut().insert(GENERATION_METADATA, newest.into());
+                }
+                let list: Vec<String> = served.iter().map(u64::to_string).collect();
+                if let Ok(value) = list.join(",").parse() {
+                    status.metadata_mut().insert(GENERATIONS_METADATA, value);
+                }
                 status
             }
             LeafError::InvalidArgument(_) => Status::invalid_argument(message),
@@ -73,5 +81,17 @@ impl From<LeafError> for Status {
                 Status::internal(message)
             }
         }
+    }
+}
+
+/// "generation 3" or "generations 2 and 3".
+fn describe_generations(generations: &[u64]) -> String {
+    match generations {
+        [one] => format!("generation {one}"),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(u64::to_string).collect();
+            format!("generations {} and {last}", rest.join(", "))
+        }
+        [] => "no generation".into(),
     }
 }

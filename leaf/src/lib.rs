@@ -11,6 +11,10 @@
 //! - [`server`]: [`Leaf::open`] and [`Leaf::serve`]: gRPC, health, reflection and `/metrics`.
 //! - [`service`]: the tonic adapter from requests to the shard.
 //! - [`shard`]: the opened shard: parse, search, statistics, fetch, info.
+//! - [`generations`]: the generations served at once during a rollout.
+//! - [`source`]: where generations come from (a directory, or an index store whose shard
+//!   files are downloaded and verified into a cache).
+//! - [`reload`]: hot reload: looking for, preparing and serving new generations.
 //! - [`postings`]: a term-partitioned shard's postings, scored term by term.
 //! - [`read_only`]: shard indexes opened without a single write (read-only mounts).
 //! - [`snippets`]: highlighted fragments weighted with global statistics.
@@ -22,24 +26,28 @@
 //! - [`cancel`]: cancel flags and the collector that honours them between segments.
 //! - [`error`]: the crate's error type and its gRPC status mapping.
 //!
-//! The leaf depends on `fanout-contracts` and `fanout-proto` only: what it shares with
+//! The leaf depends on `fanout-contracts`, `fanout-proto` and `fanout-storage` only: what it shares with
 //! the indexer (schema, manifest, term layout) and the root (limits, filters,
 //! aggregations, the order of hits) is in the contracts crate.
 
 pub mod cancel;
 pub mod error;
 pub mod faults;
+pub mod generations;
 pub mod pool;
 pub mod postings;
 pub mod ranking;
 pub mod read_only;
+pub mod reload;
 pub mod server;
 pub mod service;
 pub mod shard;
 pub mod snippets;
+pub mod source;
 pub mod statistics;
 
 pub use error::LeafError;
 pub use server::{Leaf, LeafConfig};
 pub use service::LeafService;
+pub use source::IndexSource;
 pub use shard::Shard;

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
@@ -17,15 +18,18 @@ use tonic::service::Routes;
 
 use crate::error::LeafError;
 use crate::faults::FaultInjector;
+use crate::generations::ServedGenerations;
 use crate::pool::SearchPool;
+use crate::reload::Reloader;
 use crate::service::{LeafAdminService, LeafService};
 use crate::shard::Shard;
+use crate::source::{IndexSource, Prepared};
 
 /// What a leaf serves and how.
 #[derive(Clone, Debug)]
 pub struct LeafConfig {
-    /// The index directory (holding `fanout.json`).
-    pub index_dir: PathBuf,
+    /// Where generations come from: an index directory or an index store.
+    pub source: IndexSource,
     /// The shard to serve.
     pub shard: u32,
     /// Search threads.
@@ -38,18 +42,35 @@ pub struct LeafConfig {
     /// Faults to inject from the start (tests and benchmarks only; needs
     /// `fault_injection`).
     pub faults: Faults,
+    /// How often to look for a newer generation; None: only when told
+    /// (`LeafAdmin.Reload`).
+    pub poll_interval: Option<Duration>,
+    /// Generations kept open at least (the newest ones); older ones stay while requests
+    /// still use them.
+    pub keep_generations: usize,
+    /// How long a generation beyond `keep_generations` stays after its last request.
+    pub retire_after: Duration,
 }
 
 impl LeafConfig {
-    /// Serves shard `shard` of `index_dir` with default pool sizes and no faults.
+    /// Serves shard `shard` of `index_dir` with default pool sizes, no faults, and new
+    /// generations loaded only when told.
     pub fn new(index_dir: impl Into<PathBuf>, shard: u32) -> LeafConfig {
+        LeafConfig::from_source(IndexSource::Directory(index_dir.into()), shard)
+    }
+
+    /// Serves shard `shard` of `source` with the defaults of [`LeafConfig::new`].
+    pub fn from_source(source: IndexSource, shard: u32) -> LeafConfig {
         LeafConfig {
-            index_dir: index_dir.into(),
+            source,
             shard,
             threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             max_queue: 256,
             fault_injection: false,
             faults: Faults::default(),
+            poll_interval: None,
+            keep_generations: 2,
+            retire_after: Duration::from_secs(60),
         }
     }
 
@@ -63,12 +84,58 @@ impl LeafConfig {
 pub struct Leaf {
     service: LeafService,
     admin: LeafAdminService,
+    reloader: Arc<Reloader>,
+    poll_interval: Option<Duration>,
 }
 
 impl Leaf {
-    /// Opens the shard; fails with a clear error when it is not a servable shard.
+    /// Opens the shard of an index directory; fails with a clear error when it is not a
+    /// servable shard. An index store needs [`Leaf::load`].
     pub fn open(config: &LeafConfig) -> Result<Leaf, LeafError> {
-        let shard = Arc::new(Shard::open(&config.index_dir, config.shard)?);
+        let IndexSource::Directory(dir) = &config.source else {
+            return Err(LeafError::Internal("a leaf on an index store is started with Leaf::load".into()));
+        };
+        Leaf::with_shard(config, Shard::open(dir, config.shard)?)
+    }
+
+    /// Loads the newest generation of the configured source (for a store: this shard's
+    /// files downloaded and verified into the cache) and opens it. When the store cannot
+    /// be reached, the newest complete generation in the cache is served instead.
+    pub async fn load(config: &LeafConfig) -> Result<Leaf, LeafError> {
+        let source = &config.source;
+        let offered = match source.newest().await {
+            Ok(Some(offered)) => Ok(offered),
+            Ok(None) => Err(LeafError::Open(format!("no generation is published at {}", source.describe()))),
+            Err(error) => Err(error),
+        };
+        let prepared = match offered {
+            Ok(offered) => source.prepare(&offered, config.shard).await,
+            Err(error) => Err(error),
+        };
+        let Prepared { shard, downloaded_bytes, reused_bytes } = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => match source.cached(config.shard).await {
+                Some(cached) => {
+                    tracing::warn!(%error, generation = cached.shard.manifest().generation, "serving the cached generation");
+                    cached
+                }
+                None => return Err(error),
+            },
+        };
+        tracing::info!(
+            generation = shard.manifest().generation,
+            downloaded_bytes,
+            reused_bytes,
+            source = %source.describe(),
+            "shard loaded"
+        );
+        Leaf::with_shard(config, shard)
+    }
+
+    fn with_shard(config: &LeafConfig, shard: Shard) -> Result<Leaf, LeafError> {
+        let generations = Arc::new(ServedGenerations::new(shard, config.keep_generations, config.retire_after));
+        let reloader = Arc::new(Reloader::new(config.source.clone(), config.shard, generations));
+        reloader.source().prune(&reloader.generations().generations());
         let pool = Arc::new(SearchPool::new(config.threads, config.max_queue, config.shard));
         if !config.fault_injection && config.faults != Faults::default() {
             return Err(LeafError::InvalidArgument(
@@ -78,8 +145,14 @@ impl Leaf {
         let faults = Arc::new(FaultInjector::new(config.faults)?);
         telemetry::install();
         telemetry::register_leaf_shard(config.shard);
-        let admin = LeafAdminService::new(config.fault_injection.then(|| faults.clone()));
-        Ok(Leaf { service: LeafService::new(shard, pool, faults), admin })
+        let admin = LeafAdminService::new(config.fault_injection.then(|| faults.clone()), reloader.clone());
+        let service = LeafService::new(reloader.clone(), pool, faults);
+        Ok(Leaf { service, admin, reloader, poll_interval: config.poll_interval })
+    }
+
+    /// Looks for a newer generation now (what `LeafAdmin.Reload` does).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
     }
 
     /// The `fanout.v1.Leaf` service itself, to call in process (the root's
@@ -113,6 +186,13 @@ impl Leaf {
         let listener = listener.tap_io(|stream| {
             let _ = stream.set_nodelay(true);
         });
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        let polling = self
+            .poll_interval
+            .map(|interval| tokio::spawn(self.reloader.clone().run(interval, std::future::pending())));
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        if let Some(polling) = polling {
+            polling.abort();
+        }
+        served
     }
 }

@@ -1,5 +1,7 @@
-//! The tonic adapters: `fanout.v1.Leaf` requests to the shard through the search pool,
-//! and `fanout.v1.LeafAdmin` to the fault injector.
+//! The tonic adapters: `fanout.v1.Leaf` requests to the generation they are pinned to
+//! through the search pool, and `fanout.v1.LeafAdmin` to the fault injector and the
+//! reloader. Every answer names every generation the leaf serves, so the root learns of a
+//! new one from the answers it already gets.
 
 use std::sync::Arc;
 
@@ -7,28 +9,64 @@ use fanout_proto::v1::leaf_admin_server::LeafAdmin;
 use fanout_proto::v1::leaf_server::Leaf;
 use fanout_proto::v1::{
     Faults, FetchRequest, FetchResponse, GetFaultsRequest, GetRequest, GetResponse, InfoRequest, InfoResponse,
-    LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, StatsRequest, StatsResponse,
+    LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ReloadRequest, ReloadResponse,
+    ShardIdentity, StatsRequest, StatsResponse,
 };
 use tonic::{Request, Response, Status};
 
 use crate::error::LeafError;
 use crate::faults::FaultInjector;
 use crate::pool::SearchPool;
+use crate::reload::Reloader;
 use crate::shard::Shard;
 
 /// Serves one shard over gRPC.
 #[derive(Clone)]
 pub struct LeafService {
-    shard: Arc<Shard>,
+    reloader: Arc<Reloader>,
     pool: Arc<SearchPool>,
     faults: Arc<FaultInjector>,
+    shard_id: u32,
 }
 
+/// An answer that names the shard it was computed on.
+trait Stamped {
+    fn identity_mut(&mut self) -> &mut Option<ShardIdentity>;
+}
+
+macro_rules! stamped {
+    ($($response:ty),*) => {
+        $(impl Stamped for $response {
+            fn identity_mut(&mut self) -> &mut Option<ShardIdentity> {
+                &mut self.identity
+            }
+        })*
+    };
+}
+
+stamped!(LeafSearchResponse, FetchResponse, StatsResponse, GetResponse, PostingsResponse);
+
 impl LeafService {
-    /// A service for `shard`, running its tantivy work on `pool`, with `faults` injected
-    /// into searches.
-    pub fn new(shard: Arc<Shard>, pool: Arc<SearchPool>, faults: Arc<FaultInjector>) -> LeafService {
-        LeafService { shard, pool, faults }
+    /// A service for the generations `reloader` serves, running tantivy work on `pool`,
+    /// with `faults` injected into searches.
+    pub fn new(reloader: Arc<Reloader>, pool: Arc<SearchPool>, faults: Arc<FaultInjector>) -> LeafService {
+        let shard_id = reloader.generations().newest().shard_id();
+        LeafService { reloader, pool, faults, shard_id }
+    }
+
+    /// The shard of the generation a request is pinned to (0: the newest).
+    fn shard(&self, generation: u64) -> Result<Arc<Shard>, LeafError> {
+        self.reloader.generations().pick(generation)
+    }
+
+    /// Counts the request and names every served generation in the answer.
+    fn answer<T: Stamped>(&self, rpc: &'static str, result: Result<T, LeafError>) -> Result<Response<T>, Status> {
+        self.count(rpc, &result);
+        let mut answer = result?;
+        if let Some(identity) = answer.identity_mut() {
+            identity.generations = self.reloader.generations().generations();
+        }
+        Ok(Response::new(answer))
     }
 
     fn count<T>(&self, rpc: &'static str, result: &Result<T, LeafError>) {
@@ -42,22 +80,25 @@ impl LeafService {
             Err(LeafError::Injected) => "injected",
             Err(LeafError::Open(_) | LeafError::Tantivy(_) | LeafError::Io(_) | LeafError::Internal(_)) => "internal",
         };
-        metrics::counter!("fanout_leaf_requests_total", "shard" => self.shard.shard_id().to_string(), "rpc" => rpc, "outcome" => outcome)
+        metrics::counter!("fanout_leaf_requests_total", "shard" => self.shard_id.to_string(), "rpc" => rpc, "outcome" => outcome)
             .increment(1);
     }
 }
 
 /// Serves `fanout.v1.LeafAdmin`: fault injection for tests and benchmarks, only on a
-/// leaf started with fault injection enabled; otherwise every call is PERMISSION_DENIED.
+/// leaf started with fault injection enabled (otherwise those calls are
+/// PERMISSION_DENIED), and reloads.
 #[derive(Clone)]
 pub struct LeafAdminService {
     faults: Option<Arc<FaultInjector>>,
+    reloader: Arc<Reloader>,
 }
 
 impl LeafAdminService {
-    /// An admin service changing `faults`, or refusing every call when None.
-    pub fn new(faults: Option<Arc<FaultInjector>>) -> LeafAdminService {
-        LeafAdminService { faults }
+    /// An admin service changing `faults` (refusing fault calls when None) and asking
+    /// `reloader` to look for a new generation.
+    pub fn new(faults: Option<Arc<FaultInjector>>, reloader: Arc<Reloader>) -> LeafAdminService {
+        LeafAdminService { faults, reloader }
     }
 
     fn faults(&self) -> Result<&FaultInjector, Status> {
@@ -80,57 +121,69 @@ impl LeafAdmin for LeafAdminService {
     async fn get_faults(&self, _: Request<GetFaultsRequest>) -> Result<Response<Faults>, Status> {
         Ok(Response::new(self.faults()?.get()))
     }
+
+    async fn reload(&self, _: Request<ReloadRequest>) -> Result<Response<ReloadResponse>, Status> {
+        let outcome = self.reloader.check().await;
+        Ok(Response::new(ReloadResponse {
+            generations: outcome.generations,
+            newest_published: outcome.newest_published,
+            error: outcome.error,
+        }))
+    }
 }
 
 #[tonic::async_trait]
 impl Leaf for LeafService {
     async fn search(&self, request: Request<LeafSearchRequest>) -> Result<Response<LeafSearchResponse>, Status> {
         let request = request.into_inner();
-        let shard = self.shard.clone();
-        let result = match self.faults.before_search(shard.shard_id()).await {
-            Ok(()) => self.pool.run("search", move |cancel| shard.search(&request, cancel)).await,
-            Err(injected) => Err(injected),
+        let result = match (self.shard(request.generation), self.faults.before_search(self.shard_id).await) {
+            (Ok(shard), Ok(())) => self.pool.run("search", move |cancel| shard.search(&request, cancel)).await,
+            (Err(error), _) | (_, Err(error)) => Err(error),
         };
-        self.count("search", &result);
-        Ok(Response::new(result?))
+        self.answer("search", result)
     }
 
     async fn fetch(&self, request: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
         let request = request.into_inner();
-        let shard = self.shard.clone();
-        let result = self.pool.run("fetch", move |cancel| shard.fetch(&request, cancel)).await;
-        self.count("fetch", &result);
-        Ok(Response::new(result?))
+        let result = match self.shard(request.generation) {
+            Ok(shard) => self.pool.run("fetch", move |cancel| shard.fetch(&request, cancel)).await,
+            Err(error) => Err(error),
+        };
+        self.answer("fetch", result)
     }
 
     async fn stats(&self, request: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
         let request = request.into_inner();
-        let shard = self.shard.clone();
-        let result = self.pool.run("stats", move |_| shard.stats(&request)).await;
-        self.count("stats", &result);
-        Ok(Response::new(result?))
+        let result = match self.shard(request.generation) {
+            Ok(shard) => self.pool.run("stats", move |_| shard.stats(&request)).await,
+            Err(error) => Err(error),
+        };
+        self.answer("stats", result)
     }
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let request = request.into_inner();
-        let shard = self.shard.clone();
+        let shard = self.reloader.generations().newest();
         let result = self.pool.run("get", move |_| shard.get(&request)).await;
-        self.count("get", &result);
-        Ok(Response::new(result?))
+        self.answer("get", result)
     }
 
     async fn postings(&self, request: Request<PostingsRequest>) -> Result<Response<PostingsResponse>, Status> {
         let request = request.into_inner();
-        let shard = self.shard.clone();
-        let result = match self.faults.before_search(shard.shard_id()).await {
-            Ok(()) => self.pool.run("postings", move |cancel| shard.postings(&request, cancel)).await,
-            Err(injected) => Err(injected),
+        let result = match (self.shard(request.generation), self.faults.before_search(self.shard_id).await) {
+            (Ok(shard), Ok(())) => self.pool.run("postings", move |cancel| shard.postings(&request, cancel)).await,
+            (Err(error), _) | (_, Err(error)) => Err(error),
         };
-        self.count("postings", &result);
-        Ok(Response::new(result?))
+        self.answer("postings", result)
     }
 
     async fn info(&self, _: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        Ok(Response::new(self.shard.info()))
+        let info = self.reloader.generations().newest().info();
+        Ok(Response::new(InfoResponse {
+            generations: self.reloader.generations().generations(),
+            reload_error: self.reloader.last_error(),
+            source: self.reloader.source().describe(),
+            ..info
+        }))
     }
 }

@@ -333,6 +333,7 @@ impl Shard {
             shard_id: self.shard_id,
             shard_count: self.manifest.shard_count,
             generation: self.manifest.generation,
+            generations: Vec::new(),
         }
     }
 
@@ -340,7 +341,7 @@ impl Shard {
     pub fn check_generation(&self, requested: u64) -> Result<(), LeafError> {
         let served = self.manifest.generation;
         if requested != 0 && requested != served {
-            return Err(LeafError::GenerationMismatch { requested, served });
+            return Err(LeafError::GenerationMismatch { requested, served: vec![served] });
         }
         Ok(())
     }
@@ -355,6 +356,9 @@ impl Shard {
             generation: self.manifest.generation,
             schema_json: serde_json::to_string(&self.manifest.schema).expect("a schema always serializes"),
             layout: self.manifest.layout.name().into(),
+            generations: vec![self.manifest.generation],
+            reload_error: String::new(),
+            source: String::new(),
         }
     }
 }

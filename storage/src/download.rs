@@ -58,7 +58,7 @@ pub fn cached_generations(cache: &Path) -> Vec<u64> {
 }
 
 /// Removes every generation directory of `cache` but those of `keep`.
-pub fn prune_cache(cache: &Path, keep: &[u64]) -> Result<Vec<u64>, StorageError> {
+pub fn prune_cache_except(cache: &Path, keep: &[u64]) -> Result<Vec<u64>, StorageError> {
     let mut removed = Vec::new();
     for generation in cached_generations(cache) {
         if !keep.contains(&generation) {
@@ -114,11 +114,11 @@ impl IndexStore {
         }
         let dir = generation_dir(cache, generation);
         tokio::fs::create_dir_all(&dir).await.map_err(io_error(format!("creating {}", dir.display())))?;
+        // Owned arguments: the futures must be Send for any caller (a spawned reload).
+        let bringing: Vec<_> =
+            files.iter().map(|file| self.clone().bring(generation, (*file).clone(), dir.clone())).collect();
         let fetched: Vec<(u64, u64)> =
-            futures::stream::iter(files.iter().map(|file| self.bring(generation, file, &dir)))
-                .buffer_unordered(DOWNLOADS_IN_FLIGHT)
-                .try_collect()
-                .await?;
+            futures::stream::iter(bringing).buffer_unordered(DOWNLOADS_IN_FLIGHT).try_collect().await?;
         let written = dir.clone();
         let local = manifest.clone();
         tokio::task::spawn_blocking(move || local.write(&written)).await.map_err(|err| StorageError::Io {
@@ -135,15 +135,15 @@ impl IndexStore {
     }
 
     /// Makes `file` present and verified in `dir`: (downloaded, reused) bytes.
-    async fn bring(&self, generation: u64, file: &FileEntry, dir: &Path) -> Result<(u64, u64), StorageError> {
+    async fn bring(self, generation: u64, file: FileEntry, dir: PathBuf) -> Result<(u64, u64), StorageError> {
         let local = dir.join(&file.path);
-        if tokio::fs::try_exists(&local).await.unwrap_or(false) && verify_blocking(file, &local).await.is_ok() {
+        if tokio::fs::try_exists(&local).await.unwrap_or(false) && verify_blocking(&file, &local).await.is_ok() {
             return Ok((0, file.size));
         }
         let mut pause = RETRY_PAUSE;
         let mut attempt = 1;
         loop {
-            match self.download_file(generation, file, &local).await {
+            match self.download_file(generation, &file, &local).await {
                 Ok(()) => return Ok((file.size, 0)),
                 Err(error) if attempt < ATTEMPTS => {
                     tracing::warn!(file = %file.path, generation, attempt, %error, "download failed; trying again");

@@ -33,7 +33,7 @@ pub mod parts;
 pub mod publish;
 pub mod store;
 
-pub use download::{CachedShard, generation_dir};
+pub use download::{CachedShard, generation_dir, prune_cache_except};
 pub use error::StorageError;
 pub use location::{StoreOptions, is_store_location};
 pub use parts::{Finalized, InputFingerprint, PartManifest};

@@ -56,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             memory_budget_bytes: args.memory_mb << 20,
             skip_errors: false,
             progress: false,
+            ..BuildOptions::default()
         };
         let summary =
             build_index(&args.input.data, &schema, &scratch.path().join(format!("fanout-{round}")), &options)?;

@@ -42,6 +42,14 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ),
     ("fanout_leaf_requests_total", "Requests a leaf answered, by shard, RPC and outcome."),
     (
+        "fanout_leaf_reloads_total",
+        "Newer generations a leaf prepared and serves (loaded) or could not prepare (failed), by outcome.",
+    ),
+    (
+        "fanout_leaf_download_bytes_total",
+        "Bytes of shard files a leaf brought in for new generations, from the store or found verified in its cache.",
+    ),
+    (
         "fanout_leaf_cancellations_total",
         "Leaf work dropped because its caller went away, by shard and stage (queued, running).",
     ),
@@ -63,7 +71,11 @@ pub const LEAF_RPCS: &[&str] = &["search", "fetch", "stats", "get", "postings"];
 
 /// Every gauge fanout records, with its help text.
 pub const GAUGES: &[(&str, &str)] =
-    &[("fanout_root_discovered_leaves", "Addresses found by DNS discovery, by state (serving, refused, draining).")];
+    &[
+        ("fanout_root_discovered_leaves", "Addresses found by DNS discovery, by state (serving, refused, draining)."),
+        ("fanout_root_serving_generation", "The index generation the root pins new searches to (0: none known)."),
+        ("fanout_leaf_generations_served", "Index generations a leaf has open and serves (two during a rollout)."),
+    ];
 
 /// Installs the process's recorder (once) and describes every metric; later calls only
 /// return the handle. Every role calls this at start-up.

@@ -272,7 +272,7 @@ impl Discovery {
             let answer = match grpc_client(0, &address.to_string()) {
                 Ok(client) => match client.info(InfoRequest {}, INFO_TIMEOUT).await {
                     Ok(info) => match info.identity() {
-                        Some(identity) => self.place(&identity).map(|shard| (client, shard, identity.generation)),
+                        Some(identity) => self.place(&identity).map(|shard| (client, shard, identity)),
                         None => Err("answered Info without an identity".to_string()),
                     },
                     Err(status) => Err(format!("did not answer Info: {}", status.message())),
@@ -285,9 +285,10 @@ impl Discovery {
         let mut state = self.state();
         for (address, answer) in answers {
             match answer {
-                Ok((client, shard, generation)) => {
+                Ok((client, shard, identity)) => {
+                    let generation = identity.generation;
                     if let Some(replica) = shards[shard as usize].add(address.to_string(), client) {
-                        replica.saw_generation(generation);
+                        replica.saw_identity(&identity);
                     }
                     tracing::info!(%address, shard, generation, "discovery: leaf joins its shard");
                     state.placed.insert(address, shard);
@@ -425,6 +426,7 @@ mod tests {
             shard_id,
             shard_count,
             generation: 7,
+            generations: vec![7],
         };
         assert_eq!(discovery.place(&identity("hn", 3, 4)), Ok(3));
         assert!(discovery.place(&identity("wiki", 3, 4)).unwrap_err().contains("serves index \"wiki\", not \"hn\""));

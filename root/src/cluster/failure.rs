@@ -46,14 +46,26 @@ pub fn is_retryable(code: Code) -> bool {
     matches!(code, Code::Unavailable | Code::Unknown | Code::ResourceExhausted | Code::Aborted | Code::Cancelled)
 }
 
-/// The generation a leaf serves, when it refused a request pinned to another one.
-pub fn served_generation(status: &Status) -> Option<u64> {
+/// The generations a leaf serves (oldest first), when it refused a request pinned to
+/// another one: `fanout-generations`, or the single `fanout-generation` of older leaves.
+pub fn served_generations(status: &Status) -> Option<Vec<u64>> {
     if status.code() != Code::FailedPrecondition {
         return None;
     }
-    status.metadata().get(GENERATION_METADATA)?.to_str().ok()?.parse().ok()
+    let metadata = status.metadata();
+    if let Some(list) = metadata.get(GENERATIONS_METADATA).and_then(|value| value.to_str().ok()) {
+        let parsed: Result<Vec<u64>, _> = list.split(',').map(str::parse).collect();
+        if let Ok(generations) = parsed
+            && !generations.is_empty()
+        {
+            return Some(generations);
+        }
+    }
+    Some(vec![metadata.get(GENERATION_METADATA)?.to_str().ok()?.parse().ok()?])
 }
 
-/// The metadata key a leaf names its generation under when it refuses a request pinned
-/// to another one (the leaf's `LeafError::GenerationMismatch`).
+/// The metadata key a leaf names its newest generation under when it refuses a request
+/// pinned to another one (the leaf's `LeafError::GenerationMismatch`).
 pub const GENERATION_METADATA: &str = "fanout-generation";
+/// The metadata key of every generation such a leaf serves, comma-separated.
+pub const GENERATIONS_METADATA: &str = "fanout-generations";

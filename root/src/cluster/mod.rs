@@ -80,11 +80,34 @@ pub struct ShardReadiness {
     pub problems: Vec<String>,
 }
 
+/// The rollout view of `/api/v1/cluster`.
+#[derive(Clone, Debug, Serialize)]
+pub struct GenerationsSnapshot {
+    /// The generation new searches are pinned to (None: none known yet).
+    pub serving: Option<u64>,
+    /// The newest generation some usable replica serves.
+    pub newest: u64,
+    /// When `newest` is newer than `serving`: the shards with no usable replica of it,
+    /// which hold every shard on `serving`, and what their replicas report.
+    pub waiting: Vec<ShardWaiting>,
+}
+
+/// A shard that keeps the cluster on an older generation.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShardWaiting {
+    /// The shard's number.
+    pub shard: u32,
+    /// Each replica's reload error, or the generations it serves.
+    pub replicas: Vec<String>,
+}
+
 /// What `/api/v1/cluster` shows.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClusterSnapshot {
     /// The index name.
     pub index: String,
+    /// Which generation searches use, and what holds a rollout back.
+    pub generations: GenerationsSnapshot,
     /// The hedging policy in force.
     pub hedging: HedgingConfig,
     /// Bytes of leaf answers the root has used since it started.
@@ -160,26 +183,35 @@ impl Cluster {
         }
     }
 
+    /// The generations each shard's usable replicas serve (sorted, deduplicated), as far
+    /// as the root knows.
+    fn served_by_shard(&self) -> Vec<Vec<u64>> {
+        self.shards
+            .iter()
+            .map(|set| {
+                let mut generations: Vec<u64> = set
+                    .replicas()
+                    .iter()
+                    .filter(|replica| matches!(replica.state(), ReplicaState::Healthy | ReplicaState::Probation))
+                    .flat_map(|replica| replica.generations())
+                    .filter(|generation| *generation != 0)
+                    .collect();
+                generations.sort_unstable();
+                generations.dedup();
+                generations
+            })
+            .collect()
+    }
+
     /// The generation new searches are pinned to: the newest one that every shard has a
-    /// usable replica serving, as far as the root knows; None while some shard has no
-    /// usable replica of known generation. When no generation is served by every shard,
-    /// the newest one that most shards serve (the others then fail, honestly reported).
+    /// usable replica serving, as far as the root knows, so that all shards move to a new
+    /// generation at once; None while some shard has no usable replica of known
+    /// generation. When no generation is served by every shard, the newest one that most
+    /// shards serve (the others then fail, honestly reported).
     pub fn serving_generation(&self) -> Option<u64> {
-        let mut served: Vec<Vec<u64>> = Vec::with_capacity(self.shards.len());
-        for set in &self.shards {
-            let mut generations: Vec<u64> = set
-                .replicas()
-                .iter()
-                .filter(|replica| matches!(replica.state(), ReplicaState::Healthy | ReplicaState::Probation))
-                .map(|replica| replica.generation())
-                .filter(|generation| *generation != 0)
-                .collect();
-            if generations.is_empty() {
-                return None;
-            }
-            generations.sort_unstable();
-            generations.dedup();
-            served.push(generations);
+        let served = self.served_by_shard();
+        if served.iter().any(Vec::is_empty) {
+            return None;
         }
         let mut candidates: Vec<u64> = served.iter().flatten().copied().collect();
         candidates.sort_unstable();
@@ -210,17 +242,48 @@ impl Cluster {
             {
                 match set.expected().mismatch(&identity) {
                     Some(why) => set.misplaced(&replica, &why),
-                    None => replica.saw_generation(identity.generation),
+                    None => {
+                        replica.saw_identity(&identity);
+                        replica.saw_reload_error(&info.reload_error);
+                    }
                 }
             }
         });
         futures::future::join_all(asks).await;
     }
 
+    /// The rollout view: the generation searches use, the newest any replica serves, and
+    /// what keeps each shard that lacks it from moving.
+    pub fn generations(&self) -> GenerationsSnapshot {
+        let served = self.served_by_shard();
+        let serving = self.serving_generation();
+        metrics::gauge!("fanout_root_serving_generation").set(serving.unwrap_or(0) as f64);
+        let newest = served.iter().flatten().copied().max().unwrap_or(0);
+        let mut waiting = Vec::new();
+        if serving.is_some_and(|serving| newest > serving) {
+            for (set, generations) in self.shards.iter().zip(&served) {
+                if generations.contains(&newest) {
+                    continue;
+                }
+                let problems: Vec<String> = set
+                    .replicas()
+                    .iter()
+                    .map(|replica| match replica.reload_error() {
+                        Some(error) => format!("{}: {error}", replica.address),
+                        None => format!("{} serves {:?}", replica.address, replica.generations()),
+                    })
+                    .collect();
+                waiting.push(ShardWaiting { shard: set.shard(), replicas: problems });
+            }
+        }
+        GenerationsSnapshot { serving, newest, waiting }
+    }
+
     /// Every replica's state, latency, load and counters.
     pub fn snapshot(&self) -> ClusterSnapshot {
         ClusterSnapshot {
             index: self.index.clone(),
+            generations: self.generations(),
             hedging: self.hedging.clone(),
             leaf_response_bytes: self.response_bytes.load(Ordering::Relaxed),
             shards: self.shards.iter().map(ReplicaSet::snapshot).collect(),

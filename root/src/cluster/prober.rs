@@ -84,7 +84,7 @@ async fn probe_shard(set: &ReplicaSet) {
                     match identity {
                         Some(identity) => match set.expected().mismatch(&identity) {
                             None => {
-                                replica.saw_generation(identity.generation);
+                                replica.saw_identity(&identity);
                                 replica.probe_succeeded(started.elapsed(), true, config, restart_at);
                                 tracing::info!(shard = set.shard(), replica = %replica.address, "replica back in rotation");
                             }

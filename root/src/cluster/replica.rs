@@ -4,10 +4,11 @@
 //! answers as another shard or index; back after probes), and the index generation it
 //! was last seen serving.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
+use fanout_proto::v1::ShardIdentity;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -80,8 +81,11 @@ pub struct Replica {
     /// Its counters.
     pub counters: ReplicaCounters,
     health: Mutex<Health>,
-    /// The index generation it last answered with (0: not known yet).
-    generation: AtomicU64,
+    /// The index generations it serves, oldest first, as its last answer said (empty:
+    /// not known yet).
+    generations: RwLock<Vec<u64>>,
+    /// Why it could not load the newest generation published, as its last `Info` said.
+    reload_error: Mutex<Option<String>>,
 }
 
 /// Decrements the in-flight count when an attempt ends, however it ends.
@@ -122,8 +126,13 @@ pub struct ReplicaSnapshot {
     pub probations: u64,
     /// Hedge races lost since its last answer.
     pub lost_races: u32,
-    /// The index generation it last answered with (0: not known yet).
+    /// The newest index generation it serves (0: not known yet).
     pub generation: u64,
+    /// Every generation it serves, oldest first.
+    pub generations: Vec<u64>,
+    /// Why it could not load the newest generation published, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload_error: Option<String>,
     /// Why it is out of rotation (ejected or misplaced), when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -140,7 +149,8 @@ impl Replica {
             address,
             client,
             counters: ReplicaCounters::default(),
-            generation: AtomicU64::new(0),
+            generations: RwLock::new(Vec::new()),
+            reload_error: Mutex::new(None),
             health: Mutex::new(Health {
                 state: ReplicaState::Healthy,
                 consecutive_failures: 0,
@@ -160,21 +170,55 @@ impl Replica {
         self.health().reason.clone()
     }
 
-    /// The index generation it last answered with (0: not known yet).
+    /// The newest index generation it serves (0: not known yet).
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Relaxed)
+        self.generations().last().copied().unwrap_or(0)
     }
 
-    /// Records the generation it answered with.
+    /// Every generation it serves, oldest first (empty: not known yet).
+    pub fn generations(&self) -> Vec<u64> {
+        self.generations.read().expect("generations lock").clone()
+    }
+
+    /// Records the generations it serves (oldest first).
+    pub fn saw_generations(&self, generations: &[u64]) {
+        if *self.generations.read().expect("generations lock") != generations {
+            *self.generations.write().expect("generations lock") = generations.to_vec();
+        }
+    }
+
+    /// Records the generation it answered with, when that is all it said.
     pub fn saw_generation(&self, generation: u64) {
-        self.generation.store(generation, Ordering::Relaxed);
+        self.saw_generations(&[generation]);
+    }
+
+    /// Records what an answer's identity says it serves: every generation, or the one
+    /// answered on when the leaf names no list.
+    pub fn saw_identity(&self, identity: &ShardIdentity) {
+        match identity.generations.is_empty() {
+            true => self.saw_generation(identity.generation),
+            false => self.saw_generations(&identity.generations),
+        }
+    }
+
+    /// Records the reload error its `Info` reported (empty: none).
+    pub fn saw_reload_error(&self, error: &str) {
+        *self.reload_error.lock().expect("reload error lock") = (!error.is_empty()).then(|| error.to_string());
+    }
+
+    /// Why it could not load the newest generation published, when it could not.
+    pub fn reload_error(&self) -> Option<String> {
+        self.reload_error.lock().expect("reload error lock").clone()
     }
 
     /// Whether it may serve a request pinned to `generation` (0: any), as far as the root
-    /// knows: a replica whose generation is not known yet may.
+    /// knows: a replica whose generations are not known yet may.
     pub fn may_serve(&self, generation: u64) -> bool {
-        let known = self.generation();
-        generation == 0 || known == 0 || known == generation
+        if generation == 0 {
+            return true;
+        }
+        let known = self.generations.read().expect("generations lock");
+        known.is_empty() || known.contains(&generation)
     }
 
     /// It answered as another shard or index: out of rotation until its `Info` is right.
@@ -360,6 +404,8 @@ impl Replica {
             probations: load(&self.counters.probations),
             lost_races: health.lost_races,
             generation: self.generation(),
+            generations: self.generations(),
+            reload_error: self.reload_error(),
             reason: health.reason.clone(),
         }
     }

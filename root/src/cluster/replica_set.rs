@@ -19,7 +19,7 @@ use tonic::{Code, Status};
 
 use super::budget::HedgeBudget;
 use super::client::LeafClient;
-use super::failure::{ShardFailure, is_retryable, served_generation};
+use super::failure::{ShardFailure, is_retryable, served_generations};
 use super::latency_window::LatencyWindow;
 use super::replica::{Replica, ReplicaSnapshot, ReplicaState};
 use super::rpc::{Identified, LeafRpc};
@@ -394,10 +394,10 @@ impl ReplicaSet {
                             }
                             Err(refusal) => refusal,
                         },
-                        Err(status) => match served_generation(&status) {
+                        Err(status) => match served_generations(&status) {
                             Some(served) => {
-                                replica.saw_generation(served);
-                                Refusal::Generation(served)
+                                replica.saw_generations(&served);
+                                Refusal::Generation(served.last().copied().unwrap_or_default())
                             }
                             None => Refusal::Status(status),
                         },
@@ -456,7 +456,7 @@ impl ReplicaSet {
             self.misplaced(replica, &why);
             return Err(Refusal::Misplaced(why));
         }
-        replica.saw_generation(identity.generation);
+        replica.saw_identity(&identity);
         if generation != 0 && identity.generation != generation {
             return Err(Refusal::Generation(identity.generation));
         }

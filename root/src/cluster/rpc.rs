@@ -53,6 +53,7 @@ impl Identified for InfoResponse {
             shard_id: self.shard_id,
             shard_count: self.shard_count,
             generation: self.generation,
+            generations: self.generations.clone(),
         })
     }
 }

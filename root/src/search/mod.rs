@@ -37,6 +37,7 @@ pub mod stats;
 pub mod term_layout;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -58,6 +59,8 @@ const GENERATION_RETRIES: usize = 3;
 pub struct RootSearcher {
     cluster: Arc<Cluster>,
     stats: StatsCache,
+    /// The newest generation a search was pinned to: when it moves, older statistics go.
+    newest_pinned: AtomicU64,
     layout: LayoutCache,
     default_timeout_ms: u32,
 }
@@ -68,6 +71,7 @@ impl RootSearcher {
         RootSearcher {
             cluster,
             stats: StatsCache::new(10_000, Duration::from_secs(300)),
+            newest_pinned: AtomicU64::new(0),
             layout: LayoutCache::default(),
             default_timeout_ms,
         }
@@ -122,11 +126,22 @@ impl RootSearcher {
     /// replicas' generations first if some shard has none known (0 if none is known
     /// even then: nothing answers, and the search reports it).
     async fn pin_generation(&self, deadline: Instant) -> u64 {
-        if let Some(generation) = self.cluster.serving_generation() {
-            return generation;
+        let generation = match self.cluster.serving_generation() {
+            Some(generation) => generation,
+            None => {
+                self.cluster.learn_generations(deadline, false).await;
+                self.cluster.serving_generation().unwrap_or(0)
+            }
+        };
+        let previous = self.newest_pinned.fetch_max(generation, Ordering::Relaxed);
+        if generation > previous {
+            metrics::gauge!("fanout_root_serving_generation").set(generation as f64);
+            if previous != 0 {
+                tracing::info!(from = previous, to = generation, "searches move to a new index generation");
+                self.stats.release_older_than(generation);
+            }
         }
-        self.cluster.learn_generations(deadline, false).await;
-        self.cluster.serving_generation().unwrap_or(0)
+        generation
     }
 
     /// The document with `id`, asked of the one shard that owns it by the sharding

@@ -23,7 +23,17 @@ pub struct StatsCache {
 impl StatsCache {
     /// A cache of at most `capacity` queries, each kept at most `ttl`.
     pub fn new(capacity: u64, ttl: Duration) -> StatsCache {
-        StatsCache { cache: Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
+        StatsCache {
+            cache: Cache::builder().max_capacity(capacity).time_to_live(ttl).support_invalidation_closures().build(),
+        }
+    }
+
+    /// Drops the statistics of every generation older than `generation` (searches have
+    /// moved on; one still running on an older one has its statistics already).
+    pub fn release_older_than(&self, generation: u64) {
+        if let Err(error) = self.cache.invalidate_entries_if(move |key, _| key.1 < generation) {
+            tracing::warn!(%error, "cannot release old statistics");
+        }
     }
 
     /// The statistics of `query` at `generation`, from the cache or gathered from every

@@ -1,21 +1,41 @@
 //! `fanout leaf`: serve one shard.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::time::Duration;
 
 use clap::Args;
 use fanout_contracts::Manifest;
 use fanout_leaf::faults::{faults, parse_delay, parse_fraction};
-use fanout_leaf::{Leaf, LeafConfig};
+use fanout_leaf::{IndexSource, Leaf, LeafConfig};
 use fanout_proto::v1::Faults;
+use fanout_storage::{IndexStore, is_store_location};
+
+use super::store::StoreArgs;
 
 #[derive(Debug, Args)]
 pub struct LeafArgs {
-    /// Index directory (holding fanout.json).
+    /// The index: a directory holding fanout.json, or an index store (s3://bucket/prefix,
+    /// file:///path) from which only this shard's files of the newest generation are
+    /// downloaded into --cache-dir and verified.
     #[arg(long, env = "FANOUT_INDEX")]
-    index: PathBuf,
+    index: String,
+    /// Where an index store's shard files are cached (one directory per generation;
+    /// files that verify are reused after a restart). Needed with an index store.
+    #[arg(long, env = "FANOUT_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// How often to look for a newer generation, in milliseconds (0: only when told
+    /// through fanout.v1.LeafAdmin/Reload). A new one is prepared in the background and
+    /// served beside the current one.
+    #[arg(long, default_value_t = 10_000, env = "FANOUT_POLL_INTERVAL_MS")]
+    poll_interval_ms: u64,
+    /// Generations kept open (the newest ones); an older one stays while requests still
+    /// use it, so a root that has not moved yet keeps being answered.
+    #[arg(long, default_value_t = 2, env = "FANOUT_KEEP_GENERATIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    keep_generations: u64,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Shard number to serve.
     #[arg(long, env = "FANOUT_SHARD", required_unless_present = "shard_from_ordinal")]
     shard: Option<u32>,
@@ -49,11 +69,20 @@ pub struct LeafArgs {
 }
 
 pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
+    let source = match is_store_location(&args.index) {
+        true => {
+            let Some(cache_dir) = args.cache_dir.clone() else {
+                anyhow::bail!("--index {} is an index store: --cache-dir (FANOUT_CACHE_DIR) says where its shard files go", args.index);
+            };
+            IndexSource::Store { store: IndexStore::open(&args.index, &args.store.options())?, cache_dir }
+        }
+        false => IndexSource::Directory(PathBuf::from(&args.index)),
+    };
     let shard = match args.shard {
         Some(shard) => shard,
-        None => shard_from_ordinal(&args.index)?,
+        None => shard_from_ordinal(&source).await?,
     };
-    let defaults = LeafConfig::new(&args.index, shard);
+    let defaults = LeafConfig::from_source(source, shard);
     let faults = faults(args.inject_delay, args.inject_error);
     if faults != Faults::default() && !args.enable_fault_injection {
         anyhow::bail!("--inject-delay and --inject-error need --enable-fault-injection (tests and benchmarks only)");
@@ -66,13 +95,15 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
         max_queue: args.max_queue,
         fault_injection: args.enable_fault_injection,
         faults,
+        poll_interval: (args.poll_interval_ms > 0).then(|| Duration::from_millis(args.poll_interval_ms)),
+        keep_generations: args.keep_generations as usize,
         ..defaults
     };
     // SIGTERM is handled from the start: a leaf loading a big index in a container (PID 1,
     // where unhandled signals are ignored) stops at once instead of at the grace period's end.
     let mut shutdown = tokio::spawn(super::shutdown_signal());
     let leaf = tokio::select! {
-        opened = tokio::task::spawn_blocking(move || Leaf::open(&config)) => opened??,
+        opened = Leaf::load(&config) => opened?,
         _ = &mut shutdown => {
             tracing::info!("stopped while loading the index");
             std::process::exit(0);
@@ -81,7 +112,7 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
-    tracing::info!(shard, index = %args.index.display(), address = %listener.local_addr()?, "leaf serving");
+    tracing::info!(shard, index = %args.index, address = %listener.local_addr()?, "leaf serving");
     leaf.serve(listener, async move {
         let _ = shutdown.await;
     })
@@ -89,8 +120,9 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The shard of this pod: its ordinal modulo the index's shard count.
-fn shard_from_ordinal(index: &Path) -> anyhow::Result<u32> {
+/// The shard of this pod: its ordinal modulo the index's shard count (of the newest
+/// generation, for an index store).
+async fn shard_from_ordinal(source: &IndexSource) -> anyhow::Result<u32> {
     let pod = match std::env::var("FANOUT_POD_NAME") {
         Ok(name) if !name.is_empty() => name,
         _ => std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -98,7 +130,13 @@ fn shard_from_ordinal(index: &Path) -> anyhow::Result<u32> {
             .map_err(|err| anyhow::anyhow!("--shard-from-ordinal: cannot read the host name: {err}"))?,
     };
     let ordinal = ordinal(&pod)?;
-    let manifest = Manifest::read(index)?;
+    let manifest = match source {
+        IndexSource::Directory(dir) => Manifest::read(dir)?,
+        IndexSource::Store { store, .. } => store
+            .newest()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("--shard-from-ordinal: no generation is published at {}", store.location()))?,
+    };
     let shard = ordinal_shard(ordinal, manifest.shard_count)?;
     tracing::info!(pod = %pod, ordinal, shards = manifest.shard_count, shard, "shard taken from the pod's ordinal");
     Ok(shard)

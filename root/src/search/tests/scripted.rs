@@ -42,7 +42,13 @@ impl ScriptedLeaf {
     /// A leaf serving `shard` of `shard_count` of index "test" at `generation`.
     pub fn new(shard: u32, shard_count: u32, generation: u64) -> Arc<ScriptedLeaf> {
         Arc::new(ScriptedLeaf {
-            identity: Mutex::new(ShardIdentity { index_name: "test".into(), shard_id: shard, shard_count, generation }),
+            identity: Mutex::new(ShardIdentity {
+                index_name: "test".into(),
+                shard_id: shard,
+                shard_count,
+                generation,
+                generations: Vec::new(),
+            }),
             script: Mutex::new(Script::Answer),
             searches: AtomicUsize::new(0),
         })
@@ -149,6 +155,7 @@ impl Leaf for ScriptedLeaf {
             generation: identity.generation,
             schema_json: String::new(),
             layout: "document".into(),
+            ..InfoResponse::default()
         }))
     }
 
