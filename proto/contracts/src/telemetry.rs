@@ -112,6 +112,8 @@ pub const ROOT_RPCS: &[&str] = &["stats", "search", "fetch", "get", "postings", 
 pub fn register_root() {
     metrics::counter!("fanout_root_requests_total", "status" => "ok").increment(0);
     metrics::counter!("fanout_root_generation_retries_total").increment(0);
+    // Adding zero creates the series without overwriting a value already set.
+    metrics::gauge!("fanout_root_serving_generation").increment(0.0);
     for rpc in ROOT_RPCS {
         metrics::counter!("fanout_root_leaf_response_bytes_total", "rpc" => *rpc).increment(0);
     }
@@ -168,6 +170,13 @@ pub fn register_leaf_shard(shard: u32) {
     for kind in ["error", "delay"] {
         metrics::counter!("fanout_leaf_injected_faults_total", "shard" => shard.clone(), "kind" => kind).increment(0);
     }
+    for outcome in ["loaded", "failed"] {
+        metrics::counter!("fanout_leaf_reloads_total", "outcome" => outcome).increment(0);
+    }
+    for from in ["store", "cache"] {
+        metrics::counter!("fanout_leaf_download_bytes_total", "from" => from).increment(0);
+    }
+    metrics::gauge!("fanout_leaf_generations_served").increment(0.0);
     let _ = metrics::histogram!("fanout_leaf_queue_wait_seconds", "shard" => shard.clone());
     for rpc in LEAF_RPCS {
         let _ = metrics::histogram!("fanout_leaf_run_seconds", "shard" => shard.clone(), "rpc" => *rpc);
