@@ -32,6 +32,8 @@ pub struct LeafProcess {
 pub struct ProcessCluster {
     dir: TempDir,
     index: PathBuf,
+    /// What every leaf is started with besides its shard and port (`--index …`).
+    leaf_args: Vec<String>,
     /// Leaves by shard, then replica.
     pub leaves: Vec<Vec<LeafProcess>>,
     /// The root process.
@@ -78,13 +80,42 @@ impl ProcessCluster {
         let index = dir.path().join("cranfield");
         let built = index_data(data, &index, shards, layout);
         assert!(built.status.success(), "{}", text(&built.stderr));
+        // Directory leaves in tests load a new generation only when restarted.
+        let leaf_args = ["--index", index.to_str().unwrap(), "--poll-interval-ms", "0"].map(String::from).to_vec();
+        Self::start_leaves(dir, index, leaf_args, shards, replicas).await
+    }
+
+    /// `shards × replicas` leaves of an index store (`location`, reached with `flags`)
+    /// that look for new generations every `poll_ms`, each with its own cache, and a root.
+    pub async fn start_from_store(
+        location: &str,
+        flags: &[String],
+        poll_ms: u64,
+        shards: u32,
+        replicas: u32,
+    ) -> ProcessCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut leaf_args: Vec<String> =
+            ["--index", location, "--poll-interval-ms", &poll_ms.to_string()].map(String::from).to_vec();
+        leaf_args.extend(flags.iter().cloned());
+        let index = dir.path().join("caches");
+        Self::start_leaves(dir, index, leaf_args, shards, replicas).await
+    }
+
+    async fn start_leaves(
+        dir: TempDir,
+        index: PathBuf,
+        leaf_args: Vec<String>,
+        shards: u32,
+        replicas: u32,
+    ) -> ProcessCluster {
         let mut leaves = Vec::new();
         let mut cluster = String::from("index = \"cranfield\"\n[hedging]\nmin_samples = 10\n");
         for shard in 0..shards {
             let mut replicas_of_shard = Vec::new();
             for _ in 0..replicas {
                 let port = free_port();
-                let process = Some(spawn_leaf(&index, shard, port));
+                let process = Some(spawn_leaf_with(&leaf_args, &index, shard, port));
                 replicas_of_shard.push(LeafProcess { port, process });
             }
             let addresses: Vec<String> =
@@ -107,6 +138,7 @@ impl ProcessCluster {
         let cluster = ProcessCluster {
             dir,
             index,
+            leaf_args,
             leaves,
             root,
             http,
@@ -207,7 +239,7 @@ impl ProcessCluster {
     pub fn restart_as(&mut self, shard: usize, replica: usize, serves: u32) {
         assert!(self.leaves[shard][replica].process.is_none(), "the replica was stopped first");
         let port = self.leaves[shard][replica].port;
-        self.leaves[shard][replica].process = Some(spawn_leaf(&self.index, serves, port));
+        self.leaves[shard][replica].process = Some(spawn_leaf_with(&self.leaf_args, &self.index, serves, port));
     }
 
     /// Waits until the leaf on a replica's port answers `Info` with `generation`.
@@ -346,6 +378,23 @@ pub async fn search(client: &reqwest::Client, http: u16, body: Value) -> Outcome
     Outcome { query, limit, sent, latency: sent.elapsed(), status, answer }
 }
 
+/// Starts `fanout leaf` with `source` (`--index …` and its flags) for `shard` on `port`,
+/// one search thread, caching below `caches` (a directory per port) when the source is a store.
+fn spawn_leaf_with(source: &[String], caches: &Path, shard: u32, port: u16) -> Running {
+    let cache = caches.join(format!("leaf-{port}"));
+    let mut args: Vec<String> = vec!["leaf".into()];
+    args.extend(source.iter().cloned());
+    let shard = shard.to_string();
+    let listen = format!("127.0.0.1:{port}");
+    args.extend(["--cache-dir", cache.to_str().unwrap(), "--shard", &shard, "--threads", "1", "--listen", &listen].map(String::from));
+    Running::spawn(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The cache directory of the store leaf on `port` below `caches`.
+pub fn leaf_cache(caches: &Path, port: u16) -> PathBuf {
+    caches.join(format!("leaf-{port}"))
+}
+
 /// Starts `fanout leaf` for `shard` of `index` on `port`, one search thread.
 pub fn spawn_leaf(index: &Path, shard: u32, port: u16) -> Running {
     spawn_leaf_at(index, shard, &format!("127.0.0.1:{port}"))
@@ -357,6 +406,8 @@ pub fn spawn_leaf_at(index: &Path, shard: u32, address: &str) -> Running {
         "leaf",
         "--index",
         index.to_str().unwrap(),
+        "--poll-interval-ms",
+        "0",
         "--shard",
         &shard.to_string(),
         "--threads",

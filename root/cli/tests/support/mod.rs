@@ -180,3 +180,4 @@ impl Drop for Running {
 }
 pub mod cluster;
 pub mod reference;
+pub mod s3;
