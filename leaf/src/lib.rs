@@ -49,5 +49,5 @@ pub mod statistics;
 pub use error::LeafError;
 pub use server::{Leaf, LeafConfig};
 pub use service::LeafService;
-pub use source::IndexSource;
 pub use shard::Shard;
+pub use source::IndexSource;

@@ -106,7 +106,8 @@ impl Reloader {
             Ok(prepared) => {
                 metrics::counter!("fanout_leaf_download_bytes_total", "from" => "store")
                     .increment(prepared.downloaded_bytes);
-                metrics::counter!("fanout_leaf_download_bytes_total", "from" => "cache").increment(prepared.reused_bytes);
+                metrics::counter!("fanout_leaf_download_bytes_total", "from" => "cache")
+                    .increment(prepared.reused_bytes);
                 tracing::info!(
                     generation,
                     downloaded_bytes = prepared.downloaded_bytes,

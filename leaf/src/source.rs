@@ -91,7 +91,11 @@ impl IndexSource {
                     .await
                     .map_err(|err| LeafError::Open(format!("generation {generation}: {err}")))?;
                 let opened = open_blocking(cached.dir.clone(), shard).await?;
-                Ok(Prepared { shard: opened, downloaded_bytes: cached.downloaded_bytes, reused_bytes: cached.reused_bytes })
+                Ok(Prepared {
+                    shard: opened,
+                    downloaded_bytes: cached.downloaded_bytes,
+                    reused_bytes: cached.reused_bytes,
+                })
             }
         }
     }

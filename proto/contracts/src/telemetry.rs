@@ -70,12 +70,11 @@ pub const HISTOGRAMS: &[(&str, &str)] = &[
 pub const LEAF_RPCS: &[&str] = &["search", "fetch", "stats", "get", "postings"];
 
 /// Every gauge fanout records, with its help text.
-pub const GAUGES: &[(&str, &str)] =
-    &[
-        ("fanout_root_discovered_leaves", "Addresses found by DNS discovery, by state (serving, refused, draining)."),
-        ("fanout_root_serving_generation", "The index generation the root pins new searches to (0: none known)."),
-        ("fanout_leaf_generations_served", "Index generations a leaf has open and serves (two during a rollout)."),
-    ];
+pub const GAUGES: &[(&str, &str)] = &[
+    ("fanout_root_discovered_leaves", "Addresses found by DNS discovery, by state (serving, refused, draining)."),
+    ("fanout_root_serving_generation", "The index generation the root pins new searches to (0: none known)."),
+    ("fanout_leaf_generations_served", "Index generations a leaf has open and serves (two during a rollout)."),
+];
 
 /// Installs the process's recorder (once) and describes every metric; later calls only
 /// return the handle. Every role calls this at start-up.

@@ -116,7 +116,8 @@ async fn downloaded_from_store(port: u16) -> u64 {
 }
 
 async fn leaf_info(port: u16) -> fanout_proto::v1::InfoResponse {
-    let mut client = fanout_proto::v1::leaf_client::LeafClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
+    let mut client =
+        fanout_proto::v1::leaf_client::LeafClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap();
     client.info(fanout_proto::v1::InfoRequest {}).await.unwrap().into_inner()
 }
 
@@ -144,10 +145,13 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
                 let mut cached = files_below(&cached_generation(&caches, leaf.port, 1));
                 cached.retain(|(path, _)| path != "fanout.json");
                 assert_eq!(cached, expected, "the cache of shard {shard} on port {} holds its files only", leaf.port);
-                assert!(expected.iter().all(|(path, _)| path.starts_with(&format!("{}/", shard_dir_name(shard as u32)))));
+                assert!(
+                    expected.iter().all(|(path, _)| path.starts_with(&format!("{}/", shard_dir_name(shard as u32))))
+                );
             }
         }
-        let shard_bytes: Vec<u64> = (0..SHARDS).map(|shard| first.shard_files(shard).map(|file| file.size).sum()).collect();
+        let shard_bytes: Vec<u64> =
+            (0..SHARDS).map(|shard| first.shard_files(shard).map(|file| file.size).sum()).collect();
         let total: u64 = first.files.iter().map(|file| file.size).sum();
 
         let stream = cluster.background(RATE, LIMIT, 4_000);
@@ -163,7 +167,12 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
         for (shard, replicas) in cluster.leaves.iter().enumerate() {
             let expected: u64 = second.shard_files(shard as u32).map(|file| file.size).sum();
             for leaf in replicas {
-                assert_eq!(downloaded_from_store(leaf.port).await, expected, "shard {shard} on port {} downloaded its shard of generation 2", leaf.port);
+                assert_eq!(
+                    downloaded_from_store(leaf.port).await,
+                    expected,
+                    "shard {shard} on port {} downloaded its shard of generation 2",
+                    leaf.port
+                );
             }
         }
 
@@ -193,7 +202,11 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
             let info = leaf_info(leaf.port).await;
             // Generation 1 may still be open: a generation retires a minute after its last use.
             assert!(info.generations.ends_with(&[2]), "shard 1 keeps serving what it served: {:?}", info.generations);
-            assert!(info.reload_error.contains(&broken) && info.reload_error.contains("checksum"), "{}", info.reload_error);
+            assert!(
+                info.reload_error.contains(&broken) && info.reload_error.contains("checksum"),
+                "{}",
+                info.reload_error
+            );
         }
         for shard in [0, 2, 3] {
             for leaf in &cluster.leaves[shard] {
@@ -242,7 +255,10 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
             let new_answer = new.check(&outcome.query, outcome.limit, &outcome.answer);
             match (&old_answer, &new_answer) {
                 (Err(old), Err(new)) => {
-                    panic!("{context}: neither generation's answer (a mix?): old: {old}; new: {new}; got {}", outcome.answer)
+                    panic!(
+                        "{context}: neither generation's answer (a mix?): old: {old}; new: {new}; got {}",
+                        outcome.answer
+                    )
                 }
                 (Ok(()), Err(_)) => as_old += 1,
                 (Err(_), Ok(())) => as_new += 1,

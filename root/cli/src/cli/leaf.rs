@@ -72,7 +72,10 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     let source = match is_store_location(&args.index) {
         true => {
             let Some(cache_dir) = args.cache_dir.clone() else {
-                anyhow::bail!("--index {} is an index store: --cache-dir (FANOUT_CACHE_DIR) says where its shard files go", args.index);
+                anyhow::bail!(
+                    "--index {} is an index store: --cache-dir (FANOUT_CACHE_DIR) says where its shard files go",
+                    args.index
+                );
             };
             IndexSource::Store { store: IndexStore::open(&args.index, &args.store.options())?, cache_dir }
         }
@@ -132,10 +135,9 @@ async fn shard_from_ordinal(source: &IndexSource) -> anyhow::Result<u32> {
     let ordinal = ordinal(&pod)?;
     let manifest = match source {
         IndexSource::Directory(dir) => Manifest::read(dir)?,
-        IndexSource::Store { store, .. } => store
-            .newest()
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("--shard-from-ordinal: no generation is published at {}", store.location()))?,
+        IndexSource::Store { store, .. } => store.newest().await?.ok_or_else(|| {
+            anyhow::anyhow!("--shard-from-ordinal: no generation is published at {}", store.location())
+        })?,
     };
     let shard = ordinal_shard(ordinal, manifest.shard_count)?;
     tracing::info!(pod = %pod, ordinal, shards = manifest.shard_count, shard, "shard taken from the pod's ordinal");

@@ -386,7 +386,10 @@ fn spawn_leaf_with(source: &[String], caches: &Path, shard: u32, port: u16) -> R
     args.extend(source.iter().cloned());
     let shard = shard.to_string();
     let listen = format!("127.0.0.1:{port}");
-    args.extend(["--cache-dir", cache.to_str().unwrap(), "--shard", &shard, "--threads", "1", "--listen", &listen].map(String::from));
+    args.extend(
+        ["--cache-dir", cache.to_str().unwrap(), "--shard", &shard, "--threads", "1", "--listen", &listen]
+            .map(String::from),
+    );
     Running::spawn(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
