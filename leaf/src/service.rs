@@ -163,8 +163,10 @@ impl Leaf for LeafService {
 
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let request = request.into_inner();
-        let shard = self.reloader.generations().newest();
-        let result = self.pool.run("get", move |_| shard.get(&request)).await;
+        let result = match self.shard(request.generation) {
+            Ok(shard) => self.pool.run("get", move |_| shard.get(&request)).await,
+            Err(error) => Err(error),
+        };
         self.answer("get", result)
     }
 

@@ -144,12 +144,12 @@ fn parts_publish_the_manifest_once_they_cover_every_shard_and_agree() {
     runtime().block_on(async {
         let first = part(&scratch.path().join("a"), 0..1, 4, 1, "c0ffee");
         store.upload_part(&scratch.path().join("a"), &first).await.unwrap();
-        assert_eq!(store.finalize(1).await.unwrap(), Finalized::Waiting { missing: vec![1..4] });
+        assert_eq!(store.finalize(1).await.unwrap(), Finalized::Waiting { missing: std::iter::once(1..4).collect() });
         assert_eq!(store.published().await.unwrap(), Vec::<u64>::new(), "no manifest before every part is in");
 
         let third = part(&scratch.path().join("c"), 3..4, 4, 1, "c0ffee");
         store.upload_part(&scratch.path().join("c"), &third).await.unwrap();
-        assert_eq!(store.finalize(1).await.unwrap(), Finalized::Waiting { missing: vec![1..3] });
+        assert_eq!(store.finalize(1).await.unwrap(), Finalized::Waiting { missing: std::iter::once(1..3).collect() });
 
         // A part built from other input is refused, by name.
         let other = part(&scratch.path().join("x"), 1..3, 4, 1, "bad");

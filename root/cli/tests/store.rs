@@ -12,6 +12,8 @@
 //!   generation and says which shard holds it back and why.
 //! - A manifest published without its files: every leaf refuses it, naming a missing
 //!   file, and the root stays where it was.
+//! - Separately, a generation rolled out by restarting the replicas one at a time (leaves
+//!   that never poll): the same guarantees.
 
 mod support;
 
@@ -128,7 +130,7 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
         let s3 = S3Server::start().await;
         let flags = s3.flags();
         publish(&cranfield_docs(), LOCATION, &flags, &[]);
-        let mut cluster = ProcessCluster::start_from_store(LOCATION, &flags, POLL_MS, SHARDS, REPLICAS).await;
+        let cluster = ProcessCluster::start_from_store(LOCATION, &flags, POLL_MS, SHARDS, REPLICAS).await;
         let caches = cluster.index_dir().to_path_buf();
         let scratch = cluster.scratch().to_path_buf();
         let new_data = scratch.join("subset.jsonl");
@@ -281,8 +283,82 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
         );
         assert!(outcomes.len() >= 100, "a steady stream ({} queries)", outcomes.len());
         assert!(as_old > 0 && as_new > 0, "the stream saw both generations");
-        for leaf in cluster.leaves.iter_mut().flatten() {
-            leaf.process.take();
+    });
+}
+
+/// How long a restarted leaf may take to serve, and the root to use it again.
+const BACK_WITHIN: Duration = Duration::from_secs(20);
+
+#[test]
+fn a_generation_rolled_out_by_restarting_replicas_one_at_a_time_loses_no_query() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let s3 = S3Server::start().await;
+        let flags = s3.flags();
+        publish(&cranfield_docs(), LOCATION, &flags, &[]);
+        // Leaves that never look for a new generation: only a restart brings one in.
+        let mut cluster = ProcessCluster::start_from_store(LOCATION, &flags, 0, SHARDS, REPLICAS).await;
+        let caches = cluster.index_dir().to_path_buf();
+        let new_data = cluster.scratch().join("subset.jsonl");
+        write_cranfield_prefix(&new_data, NEW_DOCS);
+        let old = Reference::build(&cranfield_docs(), &cranfield_schema());
+        let new = Reference::build(&new_data, &cranfield_schema());
+
+        let stream = cluster.background(RATE, LIMIT, 4_000);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        publish(&new_data, LOCATION, &flags, &[]);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let first_restart = Instant::now();
+        let order: Vec<(usize, usize)> =
+            (0..REPLICAS as usize).flat_map(|replica| (0..SHARDS as usize).map(move |shard| (shard, replica))).collect();
+        for (shard, replica) in order {
+            assert!(cluster.terminate(shard, replica), "shard {shard} replica {replica} exits cleanly on SIGTERM");
+            cluster.restart(shard, replica);
+            cluster.wait_for_leaf(shard, replica, 2, BACK_WITHIN).await;
+            cluster
+                .wait_for_view(
+                    BACK_WITHIN,
+                    |view| {
+                        let seen = &view["shards"][shard]["replicas"][replica];
+                        seen["state"] == "healthy" && seen["generation"] == 2
+                    },
+                    "the restarted replica back in rotation on generation 2",
+                )
+                .await;
+            let port = cluster.leaves[shard][replica].port;
+            assert!(!cached_generation(&caches, port, 1).exists(), "the restarted leaf dropped generation 1 from its cache");
         }
+        let all_new = Instant::now();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let outcomes = stream.finish().await;
+        let (mut as_old, mut as_new) = (0, 0);
+        for (number, outcome) in outcomes.iter().enumerate() {
+            let context = format!("query {number} {:?}", outcome.query);
+            assert_eq!(outcome.status, 200, "{context}: {}", outcome.answer);
+            assert_eq!(outcome.answer["partial"], false, "{context}: {}", outcome.answer);
+            let old_answer = old.check(&outcome.query, outcome.limit, &outcome.answer);
+            let new_answer = new.check(&outcome.query, outcome.limit, &outcome.answer);
+            match (&old_answer, &new_answer) {
+                (Err(old), Err(new)) => {
+                    panic!("{context}: neither generation's answer (a mix?): old: {old}; new: {new}; got {}", outcome.answer)
+                }
+                (Ok(()), Err(_)) => as_old += 1,
+                (Err(_), Ok(())) => as_new += 1,
+                (Ok(()), Ok(())) => {}
+            }
+            if outcome.sent < first_restart {
+                assert!(old_answer.is_ok(), "{context}: sent before any restart but {old_answer:?}");
+            }
+            if outcome.sent > all_new {
+                assert!(new_answer.is_ok(), "{context}: sent after every replica restarted but {new_answer:?}");
+            }
+        }
+        println!(
+            "store rolling restart: {} queries: {as_old} only the old generation's answer, {as_new} only the new one's, \
+             0 failed, 0 partial",
+            outcomes.len()
+        );
+        assert!(outcomes.len() >= 100, "a steady stream ({} queries)", outcomes.len());
+        assert!(as_old > 0 && as_new > 0, "the stream saw both generations");
     });
 }

@@ -84,5 +84,5 @@ leaf_rpc!(StatsRequest, StatsResponse, CallKind::Stats, stats, |r, g| r.generati
 leaf_rpc!(LeafSearchRequest, LeafSearchResponse, CallKind::Search, search, |r, g| r.generation = g);
 leaf_rpc!(FetchRequest, FetchResponse, CallKind::Fetch, fetch, |r, g| r.generation = g);
 leaf_rpc!(PostingsRequest, PostingsResponse, CallKind::Postings, postings, |r, g| r.generation = g);
-leaf_rpc!(GetRequest, GetResponse, CallKind::Get, get, |_, _| {});
+leaf_rpc!(GetRequest, GetResponse, CallKind::Get, get, |r, g| r.generation = g);
 leaf_rpc!(InfoRequest, InfoResponse, CallKind::Info, info, |_, _| {});

@@ -19,15 +19,17 @@ pub struct Document {
     pub fields: Box<RawValue>,
 }
 
-/// The document with `id`, from the shard that owns it, across that shard's replicas
-/// (any generation: an id names the same document in each).
+/// The document with `id`, from the shard that owns it, across that shard's replicas,
+/// at the generation searches are answered from (so that a document a search returns can
+/// be read, and one it cannot return is not, during a rollout).
 pub async fn get(cluster: &Cluster, id: &str, fields: Vec<String>, deadline: Instant) -> Result<Document, RootError> {
     if id.is_empty() {
         return Err(RootError::InvalidArgument("the id must not be empty".into()));
     }
     let shard = fanout_contracts::shard_for_id(id, cluster.shards.len() as u32);
-    let request = GetRequest { id: id.to_string(), fields };
-    let response = match cluster.shards[shard as usize].call(request, 0, deadline).await {
+    let request = GetRequest { id: id.to_string(), fields, generation: 0 };
+    let generation = cluster.serving_generation().unwrap_or(0);
+    let response = match cluster.shards[shard as usize].call(request, generation, deadline).await {
         Ok(answer) => answer.value,
         Err(ShardFailure::Rejected(status)) => return Err(RootError::from_leaf_status(shard, &status)),
         Err(ShardFailure::TimedOut) => {

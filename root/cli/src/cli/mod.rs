@@ -1,5 +1,6 @@
 //! The command line: one subcommand per role. Flags fall back to `FANOUT_*` variables.
 
+mod generations;
 mod index;
 mod leaf;
 mod local;
@@ -22,6 +23,8 @@ enum Command {
     Local(local::LocalArgs),
     /// Build shard indexes from a JSON-lines dataset.
     Index(index::IndexArgs),
+    /// List an index store's generations; finish a scaled-out build; remove old ones.
+    Generations(generations::GenerationsArgs),
     /// Serve one shard over gRPC.
     Leaf(leaf::LeafArgs),
     /// Serve the root (HTTP and gRPC) for a cluster file.
@@ -32,6 +35,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Index(args) => index::run(args),
+        Command::Generations(args) => runtime()?.block_on(generations::run(args)),
         Command::Local(args) => runtime()?.block_on(local::run(args)),
         Command::Leaf(args) => runtime()?.block_on(leaf::run(args)),
         Command::Root(args) => runtime()?.block_on(root::run(args)),
