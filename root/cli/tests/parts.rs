@@ -12,7 +12,7 @@ use std::time::Instant;
 use fanout_contracts::Manifest;
 use fanout_storage::{IndexStore, StoreOptions};
 use support::s3::S3Server;
-use support::{cranfield_docs, cranfield_queries, cranfield_schema, fanout, text};
+use support::{cranfield_docs, cranfield_queries, index_to_store};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::Value as _;
@@ -21,18 +21,7 @@ use tantivy::{Index, TantivyDocument};
 const SHARDS: u32 = 4;
 
 fn build(location: &str, flags: &[String], extra: &[&str]) -> String {
-    let output = fanout()
-        .args(["index", "--no-progress", "--name", "cranfield", "--shards", &SHARDS.to_string(), "--data"])
-        .arg(cranfield_docs())
-        .arg("--schema")
-        .arg(cranfield_schema())
-        .args(["--out", location])
-        .args(flags)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
-    text(&output.stdout)
+    index_to_store(&cranfield_docs(), SHARDS, location, flags, extra)
 }
 
 /// Every shard of the newest generation at `location`, downloaded into `cache`.

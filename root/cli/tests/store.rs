@@ -18,15 +18,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use fanout_contracts::Manifest;
 use fanout_contracts::manifest::shard_dir_name;
-use support::cluster::{ProcessCluster, leaf_cache};
+use support::cluster::{ProcessCluster, judge_rollout, leaf_cache};
 use support::reference::Reference;
 use support::s3::S3Server;
-use support::{cranfield_docs, cranfield_schema, fanout, text, write_cranfield_prefix};
+use support::{cranfield_docs, cranfield_schema, index_to_store, write_cranfield_prefix};
 use tokio::time::Instant;
 
 const SHARDS: u32 = 4;
@@ -40,20 +39,12 @@ const POLL_MS: u64 = 300;
 /// How long a cutover or a refusal may take to show.
 const WITHIN: Duration = Duration::from_secs(30);
 
+/// The tests of this file run one at a time: each runs 8 leaves, a root and a server.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Publishes `data` as a new generation of `location` with `flags` (and `extra`).
-fn publish(data: &Path, location: &str, flags: &[String], extra: &[&str]) -> Output {
-    let output = fanout()
-        .args(["index", "--no-progress", "--name", "cranfield", "--shards", &SHARDS.to_string(), "--data"])
-        .arg(data)
-        .arg("--schema")
-        .arg(cranfield_schema())
-        .args(["--out", location])
-        .args(flags)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
-    output
+fn publish(data: &Path, location: &str, flags: &[String], extra: &[&str]) -> String {
+    index_to_store(data, SHARDS, location, flags, extra)
 }
 
 /// The cache directory of generation `generation` of the leaf on `port`.
@@ -125,6 +116,7 @@ async fn leaf_info(port: u16) -> fanout_proto::v1::InfoResponse {
 
 #[test]
 fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let s3 = S3Server::start().await;
@@ -248,31 +240,7 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
         assert_eq!(view["generations"]["serving"], 2, "{}", view["generations"]);
 
         let outcomes = stream.finish().await;
-        let (mut as_old, mut as_new) = (0, 0);
-        for (number, outcome) in outcomes.iter().enumerate() {
-            let context = format!("query {number} {:?}", outcome.query);
-            assert_eq!(outcome.status, 200, "{context}: {}", outcome.answer);
-            assert_eq!(outcome.answer["partial"], false, "{context}: {}", outcome.answer);
-            let old_answer = old.check(&outcome.query, outcome.limit, &outcome.answer);
-            let new_answer = new.check(&outcome.query, outcome.limit, &outcome.answer);
-            match (&old_answer, &new_answer) {
-                (Err(old), Err(new)) => {
-                    panic!(
-                        "{context}: neither generation's answer (a mix?): old: {old}; new: {new}; got {}",
-                        outcome.answer
-                    )
-                }
-                (Ok(()), Err(_)) => as_old += 1,
-                (Err(_), Ok(())) => as_new += 1,
-                (Ok(()), Ok(())) => {}
-            }
-            if outcome.sent < publishing {
-                assert!(old_answer.is_ok(), "{context}: sent before generation 2 was published but {old_answer:?}");
-            }
-            if outcome.sent > cutover + Duration::from_millis(500) {
-                assert!(new_answer.is_ok(), "{context}: sent after the cutover to generation 2 but {new_answer:?}");
-            }
-        }
+        let (as_old, as_new) = judge_rollout(&outcomes, &old, &new, publishing, cutover + Duration::from_millis(500));
         println!(
             "store rollout: shard bytes {shard_bytes:?} of {total}; publish took {:.2} s; every query on generation 2 \
              {:.2} s after the publish finished; {} queries: {as_old} only the old generation's answer, {as_new} only \
@@ -291,6 +259,7 @@ const BACK_WITHIN: Duration = Duration::from_secs(20);
 
 #[test]
 fn a_generation_rolled_out_by_restarting_replicas_one_at_a_time_loses_no_query() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let s3 = S3Server::start().await;
@@ -331,28 +300,7 @@ fn a_generation_rolled_out_by_restarting_replicas_one_at_a_time_loses_no_query()
         let all_new = Instant::now();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let outcomes = stream.finish().await;
-        let (mut as_old, mut as_new) = (0, 0);
-        for (number, outcome) in outcomes.iter().enumerate() {
-            let context = format!("query {number} {:?}", outcome.query);
-            assert_eq!(outcome.status, 200, "{context}: {}", outcome.answer);
-            assert_eq!(outcome.answer["partial"], false, "{context}: {}", outcome.answer);
-            let old_answer = old.check(&outcome.query, outcome.limit, &outcome.answer);
-            let new_answer = new.check(&outcome.query, outcome.limit, &outcome.answer);
-            match (&old_answer, &new_answer) {
-                (Err(old), Err(new)) => {
-                    panic!("{context}: neither generation's answer (a mix?): old: {old}; new: {new}; got {}", outcome.answer)
-                }
-                (Ok(()), Err(_)) => as_old += 1,
-                (Err(_), Ok(())) => as_new += 1,
-                (Ok(()), Ok(())) => {}
-            }
-            if outcome.sent < first_restart {
-                assert!(old_answer.is_ok(), "{context}: sent before any restart but {old_answer:?}");
-            }
-            if outcome.sent > all_new {
-                assert!(new_answer.is_ok(), "{context}: sent after every replica restarted but {new_answer:?}");
-            }
-        }
+        let (as_old, as_new) = judge_rollout(&outcomes, &old, &new, first_restart, all_new);
         println!(
             "store rolling restart: {} queries: {as_old} only the old generation's answer, {as_new} only the new one's, \
              0 failed, 0 partial",

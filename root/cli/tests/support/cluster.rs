@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::time::Instant;
 
+use super::reference::Reference;
 use super::{Running, cranfield_docs, free_port, index_data, query_pool, text};
 
 /// The request deadline every stream query carries.
@@ -418,4 +419,43 @@ pub fn spawn_leaf_at(index: &Path, shard: u32, address: &str) -> Running {
         "--listen",
         address,
     ])
+}
+
+/// Judges a stream's answers during a rollout from `old` to `new` documents: every query
+/// answered (200, not partial) with exactly one generation's single-index answer, never a
+/// mix; those sent before `old_until` the old one's, those sent after `new_from` the new
+/// one's. Returns how many matched only the old and only the new generation.
+pub fn judge_rollout(
+    outcomes: &[Outcome],
+    old: &Reference,
+    new: &Reference,
+    old_until: Instant,
+    new_from: Instant,
+) -> (usize, usize) {
+    let (mut as_old, mut as_new) = (0, 0);
+    for (number, outcome) in outcomes.iter().enumerate() {
+        let context = format!("query {number} {:?}", outcome.query);
+        assert_eq!(outcome.status, 200, "{context}: {}", outcome.answer);
+        assert_eq!(outcome.answer["partial"], false, "{context}: {}", outcome.answer);
+        let old_answer = old.check(&outcome.query, outcome.limit, &outcome.answer);
+        let new_answer = new.check(&outcome.query, outcome.limit, &outcome.answer);
+        match (&old_answer, &new_answer) {
+            (Err(old), Err(new)) => {
+                panic!(
+                    "{context}: neither generation's answer (a mix?): old: {old}; new: {new}; got {}",
+                    outcome.answer
+                )
+            }
+            (Ok(()), Err(_)) => as_old += 1,
+            (Err(_), Ok(())) => as_new += 1,
+            (Ok(()), Ok(())) => {}
+        }
+        if outcome.sent < old_until {
+            assert!(old_answer.is_ok(), "{context}: sent before the rollout began but {old_answer:?}");
+        }
+        if outcome.sent > new_from {
+            assert!(new_answer.is_ok(), "{context}: sent after the rollout ended but {new_answer:?}");
+        }
+    }
+    (as_old, as_new)
 }

@@ -67,6 +67,24 @@ pub fn index_data(data: &Path, out: &Path, shards: u32, layout: &str) -> Output 
         .unwrap()
 }
 
+/// Builds `data` (Cranfield's schema) as index `cranfield` of `shards` shards into the
+/// index store `location` (reached with `flags`, plus `extra` flags); returns the
+/// output, after asserting success.
+pub fn index_to_store(data: &Path, shards: u32, location: &str, flags: &[String], extra: &[&str]) -> String {
+    let output = fanout()
+        .args(["index", "--no-progress", "--name", "cranfield", "--shards", &shards.to_string(), "--data"])
+        .arg(data)
+        .arg("--schema")
+        .arg(cranfield_schema())
+        .args(["--out", location])
+        .args(flags)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}\n{}", text(&output.stdout), text(&output.stderr));
+    text(&output.stdout)
+}
+
 /// Writes the first `count` Cranfield documents to `path` (a smaller, different dataset).
 pub fn write_cranfield_prefix(path: &Path, count: usize) {
     let docs = std::fs::read_to_string(cranfield_docs()).unwrap();
