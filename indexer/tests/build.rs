@@ -177,3 +177,48 @@ fn a_term_layout_holds_each_terms_postings_in_its_shard_and_the_whole_indexs_sta
         assert_eq!(stored, expected);
     }
 }
+
+#[test]
+fn parts_build_only_their_shards_and_agree_with_a_whole_build_in_both_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.jsonl");
+    std::fs::write(&data, lines(600)).unwrap();
+    for layout in [fanout_indexer::Layout::Document, fanout_indexer::Layout::Term] {
+        let whole_dir = dir.path().join(format!("{layout}-whole"));
+        let whole = build_index(&data, &schema(), &whole_dir, &BuildOptions { layout, ..options(4) }).unwrap();
+        let whole_manifest = Manifest::read(&whole_dir).unwrap();
+        for part in [0..1, 1..4] {
+            let out = dir.path().join(format!("{layout}-{}-{}", part.start, part.end));
+            let options = BuildOptions { layout, only_shards: Some(part.clone()), generation: Some(7), ..options(4) };
+            let summary = build_index(&data, &schema(), &out, &options).unwrap();
+            assert_eq!(summary.input_checksum, whole.input_checksum, "{layout}: the same input");
+            let manifest = Manifest::read(&out).unwrap();
+            assert_eq!(manifest.generation, 7);
+            assert_eq!(manifest.shard_doc_counts, whole_manifest.shard_doc_counts, "{layout}: every shard counted");
+            assert_eq!(manifest.term_statistics, whole_manifest.term_statistics, "{layout}: whole-index statistics");
+            for shard in 0..4 {
+                let built = shard_dir(&out, shard).exists();
+                assert_eq!(built, part.contains(&shard), "{layout}: shard {shard} built only by its part");
+                assert_eq!(
+                    manifest.shard_files(shard).next().is_some(),
+                    built,
+                    "{layout}: files listed for built shards"
+                );
+            }
+            if layout == fanout_indexer::Layout::Document {
+                for shard in part.clone() {
+                    assert_eq!(shard_docs(&out, shard), shard_docs(&whole_dir, shard));
+                }
+            }
+        }
+        let error = build_index(
+            &data,
+            &schema(),
+            &dir.path().join("bad"),
+            &BuildOptions { layout, only_shards: Some(3..5), ..options(4) },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("--only-shards 3..5 is not a non-empty range of the 4 shards"), "{error}");
+    }
+}

@@ -157,6 +157,15 @@ fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
         let published = Instant::now();
         cluster.wait_for_view(WITHIN, |view| view["generations"]["serving"] == 2, "searches on generation 2").await;
         let cutover = Instant::now();
+        // The root moves once one replica per shard serves generation 2; the others follow
+        // within a poll.
+        for leaf in cluster.leaves.iter().flatten() {
+            let started = Instant::now();
+            while !leaf_info(leaf.port).await.generations.contains(&2) {
+                assert!(started.elapsed() < WITHIN, "the leaf on port {} loads generation 2", leaf.port);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         let second = Manifest::read(&cached_generation(&caches, cluster.leaves[0][0].port, 2)).unwrap();
         for (shard, replicas) in cluster.leaves.iter().enumerate() {
             let expected: u64 = second.shard_files(shard as u32).map(|file| file.size).sum();
