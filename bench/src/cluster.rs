@@ -58,7 +58,7 @@ pub struct ProcessCluster {
 /// A running cluster of either kind.
 pub enum BenchCluster {
     /// In this process.
-    InProcess(LocalCluster),
+    InProcess(Box<LocalCluster>),
     /// As processes.
     Processes(ProcessCluster),
 }
@@ -76,7 +76,7 @@ impl BenchCluster {
             leaf_faults: spec.faults,
             ..LocalOptions::default()
         };
-        Ok(BenchCluster::InProcess(LocalCluster::start(index, &options).await?))
+        Ok(BenchCluster::InProcess(Box::new(LocalCluster::start(index, &options).await?)))
     }
 
     /// The root's HTTP URL.

@@ -29,6 +29,12 @@
 //! probation_factor = 3.0   # slower than this times its peers' median: probation
 //! lost_races_to_probation = 5  # hedges lost in a row (never answering first)
 //! probes_to_recover = 3    # good probes in a row that end probation
+//!
+//! [admission]              # optional; these are the defaults
+//! max_in_flight = 64       # searches and gets the root runs at once
+//! max_queue = 64           # others may wait for a slot ...
+//! queue_timeout_ms = 50    # ... this long; beyond: 429 with Retry-After
+//! retry_after_secs = 1     # the Retry-After of a refusal
 //! ```
 //!
 //! Shards are numbered in file order: the first `[[shard]]` is shard 0.
@@ -84,6 +90,30 @@ pub struct ClusterConfig {
     /// When to take a replica out of rotation and bring it back.
     #[serde(default)]
     pub health: HealthConfig,
+    /// How many searches run at once, and how long others may wait.
+    #[serde(default)]
+    pub admission: AdmissionConfig,
+}
+
+/// Admission control: searches and gets running at once, and a short queue bounded in
+/// time; beyond them, 429 with `Retry-After`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionConfig {
+    /// Requests the root runs at once.
+    pub max_in_flight: usize,
+    /// Requests that may wait for one to finish.
+    pub max_queue: usize,
+    /// How long a request may wait, in milliseconds.
+    pub queue_timeout_ms: u64,
+    /// The `Retry-After` a refused request is given, in seconds.
+    pub retry_after_secs: u64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> AdmissionConfig {
+        AdmissionConfig { max_in_flight: 64, max_queue: 64, queue_timeout_ms: 50, retry_after_secs: 1 }
+    }
 }
 
 /// Hedged requests (The Tail at Scale, Dean and Barroso 2013): after a shard's recent
@@ -267,6 +297,7 @@ impl ClusterConfig {
             discovery: Some(discovery),
             hedging: HedgingConfig::default(),
             health: HealthConfig::default(),
+            admission: AdmissionConfig::default(),
         }
     }
 

@@ -15,6 +15,14 @@ pub enum RootError {
     /// Too much load to take the request.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The root is at its admission limit: retry after `retry_after_secs`.
+    #[error("{message}")]
+    Overloaded {
+        /// What is full.
+        message: String,
+        /// When to try again, in seconds (`Retry-After`).
+        retry_after_secs: u64,
+    },
     /// Shards failed and the request does not allow partial results (or none answered).
     #[error("{0}")]
     Unavailable(String),
@@ -35,7 +43,7 @@ impl RootError {
         match self {
             RootError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             RootError::NotFound(_) => StatusCode::NOT_FOUND,
-            RootError::ResourceExhausted(_) => StatusCode::TOO_MANY_REQUESTS,
+            RootError::ResourceExhausted(_) | RootError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             RootError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             RootError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             RootError::Internal(_) | RootError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -48,6 +56,7 @@ impl RootError {
             RootError::InvalidArgument(_) => "invalid_argument",
             RootError::NotFound(_) => "not_found",
             RootError::ResourceExhausted(_) => "resource_exhausted",
+            RootError::Overloaded { .. } => "overloaded",
             RootError::Unavailable(_) => "unavailable",
             RootError::DeadlineExceeded(_) => "deadline_exceeded",
             RootError::Internal(_) | RootError::Config(_) => "internal",
@@ -75,6 +84,11 @@ impl From<RootError> for Status {
             RootError::InvalidArgument(_) => Status::invalid_argument(message),
             RootError::NotFound(_) => Status::not_found(message),
             RootError::ResourceExhausted(_) => Status::resource_exhausted(message),
+            RootError::Overloaded { retry_after_secs, .. } => {
+                let mut status = Status::resource_exhausted(message);
+                status.metadata_mut().insert("retry-after", retry_after_secs.into());
+                status
+            }
             RootError::Unavailable(_) => Status::unavailable(message),
             RootError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             RootError::Internal(_) | RootError::Config(_) => Status::internal(message),

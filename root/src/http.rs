@@ -35,7 +35,11 @@ pub fn router(searcher: Arc<RootSearcher>) -> Router {
 impl IntoResponse for RootError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"kind": self.kind(), "message": self.to_string()}});
-        (self.http_status(), Json(body)).into_response()
+        let mut response = (self.http_status(), Json(body)).into_response();
+        if let RootError::Overloaded { retry_after_secs, .. } = &self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+        }
+        response
     }
 }
 

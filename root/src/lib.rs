@@ -2,6 +2,7 @@
 //! leaves over gRPC, merges the results exactly, and fetches the final page.
 //!
 //! # Layout
+//! - [`admission`]: the bound on requests in flight and their short queue (429 beyond).
 //! - [`config`]: the cluster file (index name, shards and their replicas, DNS discovery).
 //! - [`cluster`]: the leaf client (gRPC or in process), replica sets (choice, hedging,
 //!   failover, which answers to believe, membership), DNS discovery, the pinned
@@ -17,6 +18,7 @@
 //! through [`cluster::LeafClient`], never through the leaf crate. The `fanout` binary
 //! and `fanout local` are `fanout-cli` (`root/cli/`).
 
+pub mod admission;
 pub mod cluster;
 pub mod config;
 pub mod error;

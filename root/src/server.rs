@@ -39,7 +39,7 @@ impl RootServerHandle {
     fn serving(config: &ClusterConfig, cluster: Cluster) -> Result<RootServerHandle, RootError> {
         fanout_contracts::telemetry::install();
         fanout_contracts::telemetry::register_root();
-        let searcher = RootSearcher::new(Arc::new(cluster), config.timeout_ms);
+        let searcher = RootSearcher::with_admission(Arc::new(cluster), config.timeout_ms, &config.admission);
         Ok(RootServerHandle { searcher: Arc::new(searcher) })
     }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::{BuildOptions, IndexSchema, Layout, build_index};
 use fanout_proto::v1::root_client::RootClient;
+use fanout_root::config::AdmissionConfig;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -19,6 +20,7 @@ pub struct SandboxBuilder {
     shards: u32,
     replicas: u32,
     layout: Layout,
+    admission: AdmissionConfig,
 }
 
 /// A running cluster over a freshly built index, removed when dropped.
@@ -39,7 +41,14 @@ pub struct Sandbox {
 impl Sandbox {
     /// A builder: 1 document-partitioned shard, 1 replica until told otherwise.
     pub fn builder() -> SandboxBuilder {
-        SandboxBuilder { dataset: None, schema: None, shards: 1, replicas: 1, layout: Layout::Document }
+        SandboxBuilder {
+            dataset: None,
+            schema: None,
+            shards: 1,
+            replicas: 1,
+            layout: Layout::Document,
+            admission: AdmissionConfig::default(),
+        }
     }
 
     /// The root's HTTP URL for `path`.
@@ -108,6 +117,12 @@ impl SandboxBuilder {
         self
     }
 
+    /// The root's admission limits.
+    pub fn admission(mut self, admission: AdmissionConfig) -> Self {
+        self.admission = admission;
+        self
+    }
+
     /// Builds the index and starts the servers.
     pub async fn start(self) -> Sandbox {
         let dataset = self.dataset.expect("a dataset");
@@ -131,6 +146,7 @@ impl SandboxBuilder {
             replicas: self.replicas,
             leaf_threads: 2,
             leaf_fault_injection: true,
+            admission: self.admission.clone(),
             ..LocalOptions::default()
         };
         let cluster = LocalCluster::start(&index_dir, &options).await.expect("the cluster starts");

@@ -19,6 +19,10 @@ const LATENCY_BUCKETS: &[f64] =
 pub const COUNTERS: &[(&str, &str)] = &[
     ("fanout_root_requests_total", "Searches answered by the root, by status (ok, partial, or the error kind)."),
     (
+        "fanout_root_admissions_total",
+        "Searches and gets by admission outcome: admitted at once, queued then admitted, or rejected (429).",
+    ),
+    (
         "fanout_root_leaf_requests_total",
         "Requests the root sent to a leaf replica, hedges included, by shard, replica and RPC.",
     ),
@@ -111,6 +115,9 @@ pub const ROOT_RPCS: &[&str] = &["stats", "search", "fetch", "get", "postings", 
 pub fn register_root() {
     metrics::counter!("fanout_root_requests_total", "status" => "ok").increment(0);
     metrics::counter!("fanout_root_generation_retries_total").increment(0);
+    for outcome in ["admitted", "queued", "rejected"] {
+        metrics::counter!("fanout_root_admissions_total", "outcome" => outcome).increment(0);
+    }
     // Adding zero creates the series without overwriting a value already set.
     metrics::gauge!("fanout_root_serving_generation").increment(0.0);
     for rpc in ROOT_RPCS {

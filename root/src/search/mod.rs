@@ -42,7 +42,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::admission::Admission;
 use crate::cluster::Cluster;
+use crate::config::AdmissionConfig;
 use crate::error::RootError;
 pub use get::Document;
 use outcome::ShardOutcomes;
@@ -61,17 +63,25 @@ pub struct RootSearcher {
     stats: StatsCache,
     /// The newest generation a search was pinned to: when it moves, older statistics go.
     newest_pinned: AtomicU64,
+    /// The bound on searches and gets in flight.
+    admission: Admission,
     layout: LayoutCache,
     default_timeout_ms: u32,
 }
 
 impl RootSearcher {
-    /// A searcher over `cluster` with a default deadline.
+    /// A searcher over `cluster` with a default deadline and the default admission limits.
     pub fn new(cluster: Arc<Cluster>, default_timeout_ms: u32) -> RootSearcher {
+        RootSearcher::with_admission(cluster, default_timeout_ms, &AdmissionConfig::default())
+    }
+
+    /// A searcher over `cluster` with a default deadline, admitting as `admission` says.
+    pub fn with_admission(cluster: Arc<Cluster>, default_timeout_ms: u32, admission: &AdmissionConfig) -> RootSearcher {
         RootSearcher {
             cluster,
             stats: StatsCache::new(10_000, Duration::from_secs(300)),
             newest_pinned: AtomicU64::new(0),
+            admission: Admission::new(admission),
             layout: LayoutCache::default(),
             default_timeout_ms,
         }
@@ -99,6 +109,7 @@ impl RootSearcher {
     async fn execute(&self, request: SearchRequest, started: Instant) -> Result<SearchResponse, RootError> {
         let request = request.validate(self.default_timeout_ms)?;
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
+        let _admitted = self.admission.admit(deadline).await?;
         let mut retries = 0;
         loop {
             let generation = self.pin_generation(deadline).await;
@@ -148,6 +159,7 @@ impl RootSearcher {
     /// function, across that shard's replicas.
     pub async fn get(&self, id: &str, fields: Vec<String>) -> Result<Document, RootError> {
         let deadline = Instant::now() + Duration::from_millis(u64::from(self.default_timeout_ms));
+        let _admitted = self.admission.admit(deadline).await?;
         get::get(&self.cluster, id, fields, deadline).await
     }
 }

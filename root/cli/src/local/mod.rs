@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use fanout_root::config::{ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, ShardConfig};
+use fanout_root::config::{
+    AdmissionConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, ShardConfig,
+};
 use fanout_root::server::RootServerHandle;
 
 /// A running leaf inside a [`LocalCluster`].
@@ -69,6 +71,8 @@ pub struct LocalOptions {
     pub leaf_fault_injection: bool,
     /// Faults every leaf injects from the start (needs `leaf_fault_injection`).
     pub leaf_faults: Faults,
+    /// The root's admission limits.
+    pub admission: AdmissionConfig,
 }
 
 impl Default for LocalOptions {
@@ -82,6 +86,7 @@ impl Default for LocalOptions {
             hedging: HedgingConfig::default(),
             leaf_fault_injection: false,
             leaf_faults: Faults::default(),
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -120,6 +125,7 @@ impl LocalCluster {
             health: HealthConfig::default(),
             shard_count: None,
             discovery: None,
+            admission: options.admission.clone(),
         };
         let root = RootServerHandle::new(&config)?;
         let http = TcpListener::bind(options.http).await.map_err(|err| bind_error(options.http, err))?;

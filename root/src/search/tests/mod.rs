@@ -40,6 +40,7 @@ fn cluster(shards: u32, replicas: u32, hedging: HedgingConfig) -> (RootSearcher,
         health: Default::default(),
         shard_count: None,
         discovery: None,
+        admission: Default::default(),
     };
     let cluster = Arc::new(Cluster::with_clients(&config, clients));
     (RootSearcher::new(cluster, config.timeout_ms), leaves)
@@ -183,6 +184,7 @@ async fn a_cluster_file_with_the_wrong_shard_count_answers_nothing() {
         health: Default::default(),
         shard_count: None,
         discovery: None,
+        admission: Default::default(),
     };
     let clients = leaves.iter().map(|leaf| vec![("leaf".to_string(), LeafClient::local(leaf.clone()))]).collect();
     let root = RootSearcher::new(Arc::new(Cluster::with_clients(&config, clients)), 1_000);
