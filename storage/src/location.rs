@@ -81,11 +81,6 @@ fn connect_s3(url: &url::Url, location: &str, options: &StoreOptions) -> Result<
         max_retries: 3,
         retry_timeout: Duration::from_secs(30),
     });
-    if std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        && let Ok(region) = std::env::var("AWS_REGION")
-    {
-        builder = builder.with_region(region);
-    }
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint);
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use fanout_contracts::Manifest;
-use fanout_storage::{IndexStore, StoreOptions};
+use fanout_storage::IndexStore;
 use support::s3::S3Server;
 use support::{cranfield_docs, cranfield_queries, index_to_store};
 use tantivy::collector::TopDocs;
@@ -26,14 +26,7 @@ fn build(location: &str, flags: &[String], extra: &[&str]) -> String {
 
 /// Every shard of the newest generation at `location`, downloaded into `cache`.
 async fn download(location: &str, s3: &S3Server, cache: &Path) -> Manifest {
-    let options = StoreOptions {
-        endpoint: Some(s3.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        allow_http: true,
-        access_key_id: Some("test".into()),
-        secret_access_key: Some("test".into()),
-    };
-    let store = IndexStore::open(location, &options).unwrap();
+    let store = IndexStore::open(location, &s3.options()).unwrap();
     let manifest = store.newest().await.unwrap().expect("a published generation");
     for shard in 0..SHARDS {
         store.download_shard(&manifest, shard, cache).await.unwrap();

@@ -17,7 +17,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fanout_contracts::Manifest;
@@ -114,21 +114,40 @@ async fn leaf_info(port: u16) -> fanout_proto::v1::InfoResponse {
     client.info(fanout_proto::v1::InfoRequest {}).await.unwrap().into_inner()
 }
 
+/// Cranfield published as generation 1 to a fresh S3 server, `SHARDS × REPLICAS` leaves
+/// of it looking for new generations every `poll_ms` (0: never) and a root, the other
+/// documents a test publishes next, and both document sets' single-index references.
+struct Rollout {
+    s3: S3Server,
+    flags: Vec<String>,
+    cluster: ProcessCluster,
+    new_data: PathBuf,
+    old: Reference,
+    new: Reference,
+}
+
+impl Rollout {
+    async fn start(poll_ms: u64) -> Rollout {
+        let s3 = S3Server::start().await;
+        let flags = s3.flags();
+        publish(&cranfield_docs(), LOCATION, &flags, &[]);
+        let cluster = ProcessCluster::start_from_store(LOCATION, &flags, poll_ms, SHARDS, REPLICAS).await;
+        let new_data = cluster.scratch().join("subset.jsonl");
+        write_cranfield_prefix(&new_data, NEW_DOCS);
+        let old = Reference::build(&cranfield_docs(), &cranfield_schema());
+        let new = Reference::build(&new_data, &cranfield_schema());
+        Rollout { s3, flags, cluster, new_data, old, new }
+    }
+}
+
 #[test]
 fn generations_roll_out_through_s3_with_no_failed_partial_or_mixed_answer() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let s3 = S3Server::start().await;
-        let flags = s3.flags();
-        publish(&cranfield_docs(), LOCATION, &flags, &[]);
-        let cluster = ProcessCluster::start_from_store(LOCATION, &flags, POLL_MS, SHARDS, REPLICAS).await;
+        let Rollout { s3, flags, cluster, new_data, old, new } = Rollout::start(POLL_MS).await;
         let caches = cluster.index_dir().to_path_buf();
         let scratch = cluster.scratch().to_path_buf();
-        let new_data = scratch.join("subset.jsonl");
-        write_cranfield_prefix(&new_data, NEW_DOCS);
-        let old = Reference::build(&cranfield_docs(), &cranfield_schema());
-        let new = Reference::build(&new_data, &cranfield_schema());
 
         // Every leaf holds exactly its shard's files of generation 1.
         let first = Manifest::read(&cached_generation(&caches, cluster.leaves[0][0].port, 1)).unwrap();
@@ -271,16 +290,9 @@ fn a_generation_rolled_out_by_restarting_replicas_one_at_a_time_loses_no_query()
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let s3 = S3Server::start().await;
-        let flags = s3.flags();
-        publish(&cranfield_docs(), LOCATION, &flags, &[]);
         // Leaves that never look for a new generation: only a restart brings one in.
-        let mut cluster = ProcessCluster::start_from_store(LOCATION, &flags, 0, SHARDS, REPLICAS).await;
+        let Rollout { s3: _s3, flags, mut cluster, new_data, old, new } = Rollout::start(0).await;
         let caches = cluster.index_dir().to_path_buf();
-        let new_data = cluster.scratch().join("subset.jsonl");
-        write_cranfield_prefix(&new_data, NEW_DOCS);
-        let old = Reference::build(&cranfield_docs(), &cranfield_schema());
-        let new = Reference::build(&new_data, &cranfield_schema());
 
         let stream = cluster.background(RATE, LIMIT, 4_000);
         tokio::time::sleep(Duration::from_secs(2)).await;

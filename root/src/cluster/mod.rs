@@ -209,18 +209,7 @@ impl Cluster {
     /// generation. When no generation is served by every shard, the newest one that most
     /// shards serve (the others then fail, honestly reported).
     pub fn serving_generation(&self) -> Option<u64> {
-        let served = self.served_by_shard();
-        if served.iter().any(Vec::is_empty) {
-            return None;
-        }
-        let mut candidates: Vec<u64> = served.iter().flatten().copied().collect();
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates
-            .into_iter()
-            .map(|generation| (served.iter().filter(|shard| shard.contains(&generation)).count(), generation))
-            .max()
-            .map(|(_, generation)| generation)
+        serving_generation_of(&self.served_by_shard())
     }
 
     /// Asks `Info` of every usable replica whose generation is not known yet (at start,
@@ -256,7 +245,7 @@ impl Cluster {
     /// what keeps each shard that lacks it from moving.
     pub fn generations(&self) -> GenerationsSnapshot {
         let served = self.served_by_shard();
-        let serving = self.serving_generation();
+        let serving = serving_generation_of(&served);
         metrics::gauge!("fanout_root_serving_generation").set(serving.unwrap_or(0) as f64);
         let newest = served.iter().flatten().copied().max().unwrap_or(0);
         let mut waiting = Vec::new();
@@ -339,6 +328,23 @@ impl Cluster {
         });
         futures::future::join_all(checks).await
     }
+}
+
+/// The generation to pin searches to, given the generations each shard's usable
+/// replicas serve: the newest that every shard serves; None while some shard serves none
+/// known; when no generation is served by every shard, the newest that most shards serve.
+fn serving_generation_of(served: &[Vec<u64>]) -> Option<u64> {
+    if served.iter().any(Vec::is_empty) {
+        return None;
+    }
+    let mut candidates: Vec<u64> = served.iter().flatten().copied().collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+        .into_iter()
+        .map(|generation| (served.iter().filter(|shard| shard.contains(&generation)).count(), generation))
+        .max()
+        .map(|(_, generation)| generation)
 }
 
 /// How long learning a replica's generation may take.

@@ -5,6 +5,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fanout_storage::StoreOptions;
+
 use super::free_port;
 
 /// How to get the server.
@@ -12,6 +14,9 @@ pub const INSTALL: &str = "install it with `python3 -m pip install 'moto[server]
 
 /// The bucket every test uses.
 pub const BUCKET: &str = "fanout";
+/// The region and the credentials (moto accepts any).
+const REGION: &str = "us-east-1";
+const KEY: &str = "test";
 
 /// A running S3-compatible server with the bucket [`BUCKET`].
 pub struct S3Server {
@@ -46,12 +51,23 @@ impl S3Server {
         }
     }
 
-    /// The `fanout` flags that reach this server.
+    /// What reaches this server, for `fanout_storage`.
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions {
+            endpoint: Some(self.endpoint.clone()),
+            region: Some(REGION.into()),
+            allow_http: true,
+            access_key_id: Some(KEY.into()),
+            secret_access_key: Some(KEY.into()),
+        }
+    }
+
+    /// The same as `fanout` flags.
     pub fn flags(&self) -> Vec<String> {
-        ["--s3-endpoint", &self.endpoint, "--s3-allow-http", "--s3-region", "us-east-1"]
-            .iter()
-            .map(|flag| flag.to_string())
-            .chain(["--s3-access-key-id".into(), "test".into(), "--s3-secret-access-key".into(), "test".into()])
+        ["--s3-endpoint", &self.endpoint, "--s3-allow-http", "--s3-region", REGION]
+            .into_iter()
+            .chain(["--s3-access-key-id", KEY, "--s3-secret-access-key", KEY])
+            .map(String::from)
             .collect()
     }
 
