@@ -17,6 +17,9 @@ pub enum ShardFailure {
         /// What the replicas said.
         reason: String,
     },
+    /// The replicas asked said their search queue is full, and the hedge budget allowed
+    /// no further try: the whole request is refused (429), never answered partially.
+    Overloaded(String),
     /// A replica answered with an error no other replica can fix (a bad query, say).
     Rejected(Status),
 }
@@ -30,6 +33,7 @@ impl ShardFailure {
             ShardFailure::GenerationUnavailable { generation, reason } => {
                 format!("no replica serves index generation {generation} ({reason})")
             }
+            ShardFailure::Overloaded(message) => format!("overloaded ({message})"),
             ShardFailure::Rejected(status) => status.message().to_string(),
         }
     }
@@ -42,6 +46,7 @@ impl ShardFailure {
 
 /// Whether another replica may succeed where one failed: transport errors, a closed
 /// connection, an overloaded or shutting-down leaf. A bad query fails everywhere alike.
+/// (An overloaded leaf's RESOURCE_EXHAUSTED is retried only within the hedge budget.)
 pub fn is_retryable(code: Code) -> bool {
     matches!(code, Code::Unavailable | Code::Unknown | Code::ResourceExhausted | Code::Aborted | Code::Cancelled)
 }

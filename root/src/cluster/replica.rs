@@ -50,6 +50,8 @@ struct Health {
     recent: LatencyWindow,
     /// Why it is out of rotation, when it is (shown by the cluster view).
     reason: Option<String>,
+    /// Until when it is avoided because it said its queue is full.
+    overloaded_until: Instant,
 }
 
 /// Monotonic counters, shown by `/api/v1/cluster`.
@@ -69,6 +71,8 @@ pub struct ReplicaCounters {
     pub ejections: AtomicU64,
     /// Times it was put on probation.
     pub probations: AtomicU64,
+    /// Requests it refused because its search queue was full (RESOURCE_EXHAUSTED).
+    pub overloaded: AtomicU64,
 }
 
 /// One leaf of a shard.
@@ -124,6 +128,8 @@ pub struct ReplicaSnapshot {
     pub ejections: u64,
     /// Times put on probation.
     pub probations: u64,
+    /// Requests it refused because its search queue was full.
+    pub overloaded: u64,
     /// Hedge races lost since its last answer.
     pub lost_races: u32,
     /// The newest index generation it serves (0: not known yet).
@@ -161,6 +167,7 @@ impl Replica {
                 latency: PeakEwma::new(INITIAL_LATENCY, LATENCY_DECAY),
                 recent: LatencyWindow::new(window),
                 reason: None,
+                overloaded_until: now,
             }),
         }
     }
@@ -292,6 +299,19 @@ impl Replica {
         false
     }
 
+    /// The replica refused an attempt because its search queue is full: it is avoided for
+    /// `backoff` (unless nothing else is left), and this is not a failure of its health
+    /// (ejecting a busy replica would only pile its load onto the others).
+    pub fn overloaded(&self, backoff: Duration) {
+        self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+        self.health().overloaded_until = Instant::now() + backoff;
+    }
+
+    /// Whether it refused work for a full queue within the last backoff.
+    pub fn is_overloaded(&self) -> bool {
+        Instant::now() < self.health().overloaded_until
+    }
+
     /// Another replica answered first while this one had been working for `elapsed`; a
     /// replica that keeps losing is a gray failure (alive but not answering). Returns the
     /// number of races lost in a row.
@@ -402,6 +422,7 @@ impl Replica {
             hedges_won: load(&self.counters.hedges_won),
             ejections: load(&self.counters.ejections),
             probations: load(&self.counters.probations),
+            overloaded: load(&self.counters.overloaded),
             lost_races: health.lost_races,
             generation: self.generation(),
             generations: self.generations(),

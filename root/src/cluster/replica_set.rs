@@ -28,6 +28,8 @@ use crate::error::RootError;
 
 /// How long a connection attempt to a leaf may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a replica that said its queue is full is avoided when another one is left.
+const OVERLOAD_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The leaf RPCs the root makes; each has its own latency window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +152,9 @@ enum Eligible {
     /// shard's only healthy replica is the one that stalls, a slow replica beats waiting
     /// for the deadline); never ejected ones.
     Hedge,
+    /// Another try after a replica said its queue is full: as a hedge, and paid from
+    /// the hedge budget, so that overload is not multiplied by retries.
+    Relief,
     /// Healthy ones first, then those on probation, then ejected ones as a last resort.
     Any,
 }
@@ -244,33 +249,41 @@ impl ReplicaSet {
 
     /// Power of two choices among the eligible replicas not yet tried that may serve
     /// `generation`: two at random, the cheaper one wins (Mitzenmacher 2001; cost as in
-    /// Finagle's Peak-EWMA). Misplaced replicas are never chosen.
+    /// Finagle's Peak-EWMA). Misplaced replicas are never chosen; replicas that just said
+    /// their queue is full only by a first attempt, and only when no other is left.
     fn choose(replicas: &[Arc<Replica>], tried: &[usize], eligible: Eligible, generation: u64) -> Option<usize> {
         let tiers: &[ReplicaState] = match eligible {
-            Eligible::Hedge => &[ReplicaState::Healthy, ReplicaState::Probation],
+            Eligible::Hedge | Eligible::Relief => &[ReplicaState::Healthy, ReplicaState::Probation],
             Eligible::Any => &[ReplicaState::Healthy, ReplicaState::Probation, ReplicaState::Ejected],
         };
-        for tier in tiers {
-            let candidates: Vec<usize> = (0..replicas.len())
-                .filter(|index| {
-                    let replica = &replicas[*index];
-                    // A hedge goes to a replica on probation only while it has nothing in
-                    // flight: one that stalls (SIGSTOP) then holds at most one hedge.
-                    let idle_enough = eligible == Eligible::Any
-                        || *tier == ReplicaState::Healthy
-                        || replica.counters.in_flight.load(Ordering::Relaxed) == 0;
-                    !tried.contains(index) && replica.state() == *tier && replica.may_serve(generation) && idle_enough
-                })
-                .collect();
-            match candidates.len() {
-                0 => continue,
-                1 => return Some(candidates[0]),
-                count => {
-                    let mut rng = rand::rng();
-                    let first = rng.random_range(0..count);
-                    let second = (first + rng.random_range(1..count)) % count;
-                    let (a, b) = (candidates[first], candidates[second]);
-                    return Some(if replicas[a].cost() <= replicas[b].cost() { a } else { b });
+        let passes: &[bool] = if eligible == Eligible::Any { &[false, true] } else { &[false] };
+        for &overloaded_too in passes {
+            for tier in tiers {
+                let candidates: Vec<usize> = (0..replicas.len())
+                    .filter(|index| {
+                        let replica = &replicas[*index];
+                        // A hedge goes to a replica on probation only while it has nothing in
+                        // flight: one that stalls (SIGSTOP) then holds at most one hedge.
+                        let idle_enough = eligible == Eligible::Any
+                            || *tier == ReplicaState::Healthy
+                            || replica.counters.in_flight.load(Ordering::Relaxed) == 0;
+                        !tried.contains(index)
+                            && replica.state() == *tier
+                            && replica.may_serve(generation)
+                            && idle_enough
+                            && (overloaded_too || !replica.is_overloaded())
+                    })
+                    .collect();
+                match candidates.len() {
+                    0 => continue,
+                    1 => return Some(candidates[0]),
+                    count => {
+                        let mut rng = rand::rng();
+                        let first = rng.random_range(0..count);
+                        let second = (first + rng.random_range(1..count)) % count;
+                        let (a, b) = (candidates[first], candidates[second]);
+                        return Some(if replicas[a].cost() <= replicas[b].cost() { a } else { b });
+                    }
                 }
             }
         }
@@ -354,6 +367,7 @@ impl ReplicaSet {
         let mut tried = Vec::with_capacity(2);
         let mut errors = Vec::new();
         let mut other_generations = Vec::new();
+        let mut overloaded = Vec::new();
         let mut attempts = FuturesUnordered::new();
         let Some(first) = Self::choose(&replicas, &tried, Eligible::Any, generation) else {
             return Err(self.exhausted(&replicas, generation, &errors, &other_generations));
@@ -409,6 +423,22 @@ impl ReplicaSet {
                             }
                         }
                         Refusal::Status(status) if !is_retryable(status.code()) => return Err(ShardFailure::Rejected(status)),
+                        Refusal::Status(status) if status.code() == Code::ResourceExhausted => {
+                            replica.overloaded(OVERLOAD_BACKOFF);
+                            metrics::counter!("fanout_root_leaf_overloaded_total", "shard" => self.shard.to_string(), "replica" => replica.address.clone()).increment(1);
+                            overloaded.push(format!("{}: {}", replica.address, status.message()));
+                            if attempts.is_empty() {
+                                match Self::choose(&replicas, &tried, Eligible::Relief, generation) {
+                                    Some(next) if Instant::now() < deadline && self.budget.try_hedge() => {
+                                        tried.push(next);
+                                        running.push((next, Instant::now()));
+                                        attempts.push(launch(next, true));
+                                        metrics::counter!("fanout_root_overload_retries_total", "shard" => self.shard.to_string()).increment(1);
+                                    }
+                                    _ => return Err(ShardFailure::Overloaded(overloaded.join("; "))),
+                                }
+                            }
+                        }
                         refusal => {
                             match refusal {
                                 Refusal::Status(status) => {

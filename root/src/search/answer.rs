@@ -47,14 +47,21 @@ pub struct Gathered {
     pub profile: Option<Profile>,
 }
 
-/// The response, with its shard account: an error instead when no shard answered, or
-/// when shards are missing and the request does not accept partial results.
+/// When to retry a search refused because a shard's replicas were overloaded, in seconds.
+pub const LEAF_OVERLOAD_RETRY_AFTER_SECS: u64 = 1;
+
+/// The response, with its shard account: an error instead when no shard answered, when
+/// shards are missing and the request does not accept partial results, or when a shard
+/// was overloaded (429: overload never becomes a partial answer).
 pub fn assemble(
     outcomes: &ShardOutcomes,
     allow_partial: bool,
     started: Instant,
     gathered: Gathered,
 ) -> Result<SearchResponse, RootError> {
+    if let Some((shard, message)) = outcomes.overloaded() {
+        return Err(leaf_overload_error(shard, &message));
+    }
     let account = outcomes.account();
     if account.successful == 0 || (outcomes.is_partial() && !allow_partial) {
         return Err(missing_shards_error(outcomes));
@@ -82,5 +89,13 @@ pub fn missing_shards_error(outcomes: &ShardOutcomes) -> RootError {
         RootError::DeadlineExceeded(message)
     } else {
         RootError::Unavailable(message)
+    }
+}
+
+/// The error for a shard whose replicas were all too busy to take the request.
+pub fn leaf_overload_error(shard: u32, message: &str) -> RootError {
+    RootError::Overloaded {
+        message: format!("overloaded: shard {shard}'s replicas have full search queues ({message}); retry later"),
+        retry_after_secs: LEAF_OVERLOAD_RETRY_AFTER_SECS,
     }
 }

@@ -35,6 +35,9 @@ pub async fn get(cluster: &Cluster, id: &str, fields: Vec<String>, deadline: Ins
         Err(ShardFailure::TimedOut) => {
             return Err(RootError::DeadlineExceeded(format!("shard {shard}: deadline exceeded")));
         }
+        Err(ShardFailure::Overloaded(message)) => {
+            return Err(crate::search::answer::leaf_overload_error(shard, &message));
+        }
         Err(failure) => return Err(RootError::Unavailable(format!("shard {shard}: {}", failure.reason()))),
     };
     let doc = response.doc.ok_or_else(|| RootError::NotFound(format!("no document with id {id:?}")))?;

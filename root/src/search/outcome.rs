@@ -67,6 +67,14 @@ impl ShardOutcomes {
         self.failures.iter().any(|failure| matches!(failure, Some(ShardFailure::GenerationUnavailable { .. })))
     }
 
+    /// The first shard missing because its replicas were overloaded, and what they said.
+    pub fn overloaded(&self) -> Option<(u32, String)> {
+        self.failures.iter().enumerate().find_map(|(shard, failure)| match failure {
+            Some(ShardFailure::Overloaded(message)) => Some((shard as u32, message.clone())),
+            _ => None,
+        })
+    }
+
     /// Whether any shard is missing.
     pub fn is_partial(&self) -> bool {
         self.failures.iter().any(Option::is_some)

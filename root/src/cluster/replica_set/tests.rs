@@ -272,3 +272,70 @@ async fn when_the_only_healthy_replica_stalls_the_hedge_goes_to_one_on_probation
     assert!(answer.hedged);
     assert!(started.elapsed() < Duration::from_millis(200), "answered after the hedge delay, not the deadline");
 }
+
+/// Replica 0 says its queue is full; replica 1 answers.
+async fn first_replica_overloaded(attempt: Attempt) -> Result<Scripted, Status> {
+    if attempt.replica == 0 {
+        Err(Status::resource_exhausted("search queue is full (256 searches waiting)"))
+    } else {
+        answer_after(Duration::from_millis(1), attempt.replica).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overloaded_replica_is_retried_elsewhere_only_within_the_budget_and_never_ejected() {
+    // No budget: the one attempt that found a full queue is all the shard gets.
+    let broke = replica_set(HedgingConfig { budget_percent: 0.0, min_per_sec: 0.0, ..hedging() });
+    let calls = AtomicUsize::new(0);
+    let failure = broke
+        .call_with(CallKind::Search, 0, far_deadline(), |_: Attempt| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<Scripted, _>(Status::resource_exhausted("search queue is full")) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no retry beyond the budget");
+    assert!(matches!(&failure, ShardFailure::Overloaded(message) if message.contains("queue is full")), "{failure:?}");
+    for _ in 0..10 {
+        broke
+            .call_with(CallKind::Search, 0, far_deadline(), |_: Attempt| async {
+                Err::<Scripted, _>(Status::resource_exhausted("full"))
+            })
+            .await
+            .unwrap_err();
+    }
+    assert!(
+        broke.replicas().iter().all(|replica| replica.state() == ReplicaState::Healthy),
+        "a full queue is not a health failure: ejecting would pile its load onto the others"
+    );
+
+    // With budget: one retry, to the other replica, which answers; the busy one is then
+    // avoided for a while.
+    let set = replica_set(hedging());
+    let busy = set.replicas()[0].clone();
+    for _ in 0..100 {
+        let answer = set.call_with(CallKind::Search, 0, far_deadline(), first_replica_overloaded).await.unwrap();
+        assert_eq!(answer.value, Scripted(1), "answered by the other replica");
+        if busy.counters.overloaded.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+    }
+    assert_eq!(busy.counters.overloaded.load(Ordering::SeqCst), 1, "p2c picked the busy replica once");
+    let busy_requests = busy.counters.requests.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        set.call_with(CallKind::Search, 0, far_deadline(), first_replica_overloaded).await.unwrap();
+    }
+    assert_eq!(
+        busy.counters.requests.load(Ordering::SeqCst),
+        busy_requests,
+        "the overloaded replica is avoided while another is left"
+    );
+    // After the backoff it is asked again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..40 {
+        set.call_with(CallKind::Search, 0, far_deadline(), |a: Attempt| answer_after(Duration::ZERO, a.replica))
+            .await
+            .unwrap();
+    }
+    assert!(busy.counters.requests.load(Ordering::SeqCst) > busy_requests, "back in rotation");
+}
