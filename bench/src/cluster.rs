@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_proto::v1::Faults;
-use fanout_root::config::HedgingConfig;
+use fanout_root::config::{AdmissionConfig, CacheConfig, HedgingConfig};
 
 /// How scenarios start their cluster.
 #[derive(Clone, Debug, clap::Args, serde::Serialize)]
@@ -31,6 +31,23 @@ pub struct ClusterSpec {
     pub hedging: HedgingConfig,
     /// Faults every leaf injects.
     pub faults: Faults,
+    /// The root's admission limits.
+    pub admission: AdmissionConfig,
+    /// The root's result cache. Off unless a scenario measures it: the others measure
+    /// the fan-out, and the query logs repeat queries, which the cache would answer.
+    pub cache: CacheConfig,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> ClusterSpec {
+        ClusterSpec {
+            replicas: 2,
+            hedging: HedgingConfig::default(),
+            faults: Faults::default(),
+            admission: AdmissionConfig::default(),
+            cache: CacheConfig { enabled: false, ..CacheConfig::default() },
+        }
+    }
 }
 
 /// A child process, killed when dropped.
@@ -74,6 +91,8 @@ impl BenchCluster {
             hedging: spec.hedging.clone(),
             leaf_fault_injection: true,
             leaf_faults: spec.faults,
+            admission: spec.admission.clone(),
+            cache: spec.cache.clone(),
             ..LocalOptions::default()
         };
         Ok(BenchCluster::InProcess(Box::new(LocalCluster::start(index, &options).await?)))
@@ -125,7 +144,12 @@ impl ProcessCluster {
         let manifest = fanout_indexer::Manifest::read(index)?;
         let dir = tempfile::tempdir()?;
         let hedging = toml::to_string(&spec.hedging)?;
-        let mut file = format!("index = {:?}\n[hedging]\n{hedging}\n", manifest.index_name);
+        let admission = toml::to_string(&spec.admission)?;
+        let cache = toml::to_string(&spec.cache)?;
+        let mut file = format!(
+            "index = {:?}\n[hedging]\n{hedging}\n[admission]\n{admission}\n[cache]\n{cache}\n",
+            manifest.index_name
+        );
         let mut leaves = Vec::new();
         for shard in 0..manifest.shard_count {
             let mut replicas = Vec::new();

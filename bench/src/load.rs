@@ -36,6 +36,9 @@ pub struct LoadConfig {
     pub max_in_flight: usize,
     /// Seed of the arrival times and of the query sample.
     pub seed: u64,
+    /// Send the queries in their file's order (a query log replayed as users sent it)
+    /// instead of sampling them at random.
+    pub in_order: bool,
 }
 
 /// What a measured period gave.
@@ -54,8 +57,20 @@ pub struct LoadResult {
     pub completed: u64,
     /// Measured requests not sent because the in-flight bound was reached.
     pub overflow: u64,
-    /// Errors by kind.
+    /// Errors by kind (refusals for load included).
     pub errors: BTreeMap<String, u64>,
+    /// Complete answers (not partial, not an error).
+    pub answered: u64,
+    /// Complete answers per second of the measured period.
+    pub goodput: f64,
+    /// Latency of the complete answers alone.
+    pub answered_latency: Percentiles,
+    /// Requests refused for load: HTTP 429 or gRPC RESOURCE_EXHAUSTED.
+    pub rejected: u64,
+    /// How fast the refusals came back.
+    pub rejection_latency: Percentiles,
+    /// Answers the root's result cache gave.
+    pub cache_hits: u64,
     /// Answers with a shard missing.
     pub partial: u64,
     /// Answers for which some shard was hedged.
@@ -84,6 +99,12 @@ impl LoadResult {
             scheduled: completed,
             completed,
             overflow: 0,
+            answered: completed - errors.values().sum::<u64>(),
+            goodput: (completed - errors.values().sum::<u64>()) as f64 / seconds.max(f64::MIN_POSITIVE),
+            answered_latency: Percentiles::of(&histogram),
+            rejected: 0,
+            rejection_latency: Percentiles::default(),
+            cache_hits: 0,
             errors,
             partial: 0,
             hedged: 0,
@@ -95,9 +116,17 @@ impl LoadResult {
     }
 }
 
+/// Whether an error kind is a refusal for load.
+pub fn is_rejection(kind: &str) -> bool {
+    kind == "http_429" || kind == "grpc_resource_exhausted"
+}
+
 #[derive(Default)]
 struct Tally {
     completed: u64,
+    answered: u64,
+    rejected: u64,
+    cache_hits: u64,
     errors: BTreeMap<String, u64>,
     partial: u64,
     hedged: u64,
@@ -118,6 +147,8 @@ pub async fn run_load(
     let times = send_times(config.arrivals, config.rate, count, config.seed);
     let mut sample = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed);
     let latencies = Arc::new(Mutex::new(histogram()));
+    let answered_latencies = Arc::new(Mutex::new(histogram()));
+    let rejection_latencies = Arc::new(Mutex::new(histogram()));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut tasks = JoinSet::new();
@@ -125,7 +156,7 @@ pub async fn run_load(
     let mut counters_before: Option<Option<LeafCounters>> = None;
     let start = Instant::now();
     let measured_from = start + config.warmup;
-    for offset in times {
+    for (sent, offset) in times.into_iter().enumerate() {
         let at = start + offset;
         let measured = at >= measured_from;
         tokio::time::sleep_until(at).await;
@@ -143,9 +174,11 @@ pub async fn run_load(
             continue;
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
-        let query = queries[sample.random_range(0..queries.len())].clone();
+        let pick = if config.in_order { sent % queries.len() } else { sample.random_range(0..queries.len()) };
+        let query = queries[pick].clone();
         let (target, latencies, tally, in_flight) =
             (target.clone(), latencies.clone(), tally.clone(), in_flight.clone());
+        let (answered_latencies, rejection_latencies) = (answered_latencies.clone(), rejection_latencies.clone());
         tasks.spawn(async move {
             let outcome = target.search(query).await;
             let now = Instant::now();
@@ -153,7 +186,8 @@ pub async fn run_load(
             if !measured {
                 return;
             }
-            record(&mut latencies.lock().expect("latency lock"), now - at);
+            let latency = now - at;
+            record(&mut latencies.lock().expect("latency lock"), latency);
             let mut tally = tally.lock().expect("tally lock");
             tally.completed += 1;
             tally.last_completion = Some(now);
@@ -161,8 +195,19 @@ pub async fn run_load(
                 Ok(reply) => {
                     tally.partial += u64::from(reply.partial);
                     tally.hedged += u64::from(reply.hedged_shards > 0);
+                    tally.cache_hits += u64::from(reply.cache_hit);
+                    if !reply.partial {
+                        tally.answered += 1;
+                        record(&mut answered_latencies.lock().expect("latency lock"), latency);
+                    }
                 }
-                Err(kind) => *tally.errors.entry(kind).or_default() += 1,
+                Err(kind) => {
+                    if is_rejection(&kind) {
+                        tally.rejected += 1;
+                        record(&mut rejection_latencies.lock().expect("latency lock"), latency);
+                    }
+                    *tally.errors.entry(kind).or_default() += 1;
+                }
             }
         });
     }
@@ -198,6 +243,12 @@ pub async fn run_load(
         completed: tally.completed,
         overflow,
         errors: tally.errors,
+        answered: tally.answered,
+        goodput: tally.answered as f64 / measured_seconds,
+        answered_latency: Percentiles::of(&answered_latencies.lock().expect("latency lock")),
+        rejected: tally.rejected,
+        rejection_latency: Percentiles::of(&rejection_latencies.lock().expect("latency lock")),
+        cache_hits: tally.cache_hits,
         partial: tally.partial,
         hedged: tally.hedged,
         leaf_requests_per_query,

@@ -2,7 +2,9 @@
 //! figures are ratios robust to a shared, noisy machine. See bench/README.md.
 
 use clap::{Parser, Subcommand};
-use fanout_bench::scenarios::{failover, index_rate, layouts, leaves, overhead, run, stragglers, sweep};
+use fanout_bench::scenarios::{
+    cache, failover, index_rate, layouts, leaves, overhead, overload, run, stragglers, sweep,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "fanout-bench", version, about = "fanout's benchmark harness")]
@@ -30,6 +32,11 @@ enum Command {
     /// Document- against term-partitioned layout: latency, bytes and leaf requests per
     /// query, throughput.
     Layouts(layouts::Args),
+    /// Offered 0.5× to 3× of capacity: admitted latency, rejections, goodput, memory,
+    /// with admission control on and off.
+    Overload(overload::Args),
+    /// A query log replayed in its order with the result cache off and on.
+    Cache(cache::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Failover(args) => failover::run(args),
         Command::IndexRate(args) => index_rate::run(args),
         Command::Layouts(args) => layouts::run(args),
+        Command::Overload(args) => overload::run(args),
+        Command::Cache(args) => cache::run(args),
     }
 }

@@ -19,6 +19,8 @@ pub struct Reply {
     pub partial: bool,
     /// Shards for which a hedge was sent.
     pub hedged_shards: u32,
+    /// The root's result cache gave the answer.
+    pub cache_hit: bool,
 }
 
 /// Leaf requests and hedges so far, over every replica (the root's cluster view).
@@ -47,13 +49,14 @@ pub struct HttpTarget {
     base: String,
     client: reqwest::Client,
     limit: u32,
+    bypass_cache: bool,
 }
 
 impl HttpTarget {
     /// Queries `base` (`http://host:port`) for `limit` hits each.
     pub fn new(base: &str, limit: u32) -> anyhow::Result<HttpTarget> {
         let client = reqwest::Client::builder().pool_max_idle_per_host(1024).tcp_nodelay(true).build()?;
-        Ok(HttpTarget { base: base.trim_end_matches('/').to_string(), client, limit })
+        Ok(HttpTarget { base: base.trim_end_matches('/').to_string(), client, limit, bypass_cache: false })
     }
 }
 
@@ -63,7 +66,11 @@ impl Target for HttpTarget {
             let response = self
                 .client
                 .post(format!("{}/api/v1/search", self.base))
-                .json(&json!({"query": query, "limit": self.limit}))
+                .json(&if self.bypass_cache {
+                    json!({"query": query, "limit": self.limit, "cache": false})
+                } else {
+                    json!({"query": query, "limit": self.limit})
+                })
                 .send()
                 .await
                 .map_err(|err| if err.is_timeout() { "client_timeout".to_string() } else { "transport".to_string() })?;
@@ -75,6 +82,7 @@ impl Target for HttpTarget {
             Ok(Reply {
                 partial: answer["partial"] == true,
                 hedged_shards: answer["shards"]["hedged"].as_u64().unwrap_or(0) as u32,
+                cache_hit: answer["cache"] == "hit",
             })
         })
     }
@@ -97,6 +105,7 @@ pub struct GrpcTarget {
     address: String,
     client: RootClient<Channel>,
     limit: u32,
+    bypass_cache: bool,
 }
 
 impl GrpcTarget {
@@ -104,17 +113,26 @@ impl GrpcTarget {
     pub async fn connect(address: &str, limit: u32) -> anyhow::Result<GrpcTarget> {
         let channel =
             tonic::transport::Endpoint::from_shared(format!("http://{address}"))?.tcp_nodelay(true).connect().await?;
-        Ok(GrpcTarget { address: address.to_string(), client: RootClient::new(channel), limit })
+        Ok(GrpcTarget { address: address.to_string(), client: RootClient::new(channel), limit, bypass_cache: false })
     }
 }
 
 impl Target for GrpcTarget {
     fn search(&self, query: String) -> BoxFuture<'_, Result<Reply, String>> {
         let mut client = self.client.clone();
-        let request = SearchRequest { query, limit: Some(self.limit), ..SearchRequest::default() };
+        let request = SearchRequest {
+            query,
+            limit: Some(self.limit),
+            bypass_cache: self.bypass_cache,
+            ..SearchRequest::default()
+        };
         Box::pin(async move {
             let answer = client.search(request).await.map_err(|status| grpc_kind(status.code()))?.into_inner();
-            Ok(Reply { partial: answer.partial, hedged_shards: answer.shards.map(|s| s.hedged).unwrap_or(0) })
+            Ok(Reply {
+                partial: answer.partial,
+                hedged_shards: answer.shards.map(|s| s.hedged).unwrap_or(0),
+                cache_hit: answer.cache == "hit",
+            })
         })
     }
 
@@ -158,11 +176,21 @@ pub fn counters_of(view: &Value) -> LeafCounters {
 
 /// Opens `http://host:port` or `grpc://host:port`.
 pub async fn open(url: &str, limit: u32) -> anyhow::Result<Box<dyn Target>> {
+    open_with(url, limit, false).await
+}
+
+/// Opens `http://host:port` or `grpc://host:port`; with `bypass_cache`, every query asks
+/// the root not to use its result cache.
+pub async fn open_with(url: &str, limit: u32, bypass_cache: bool) -> anyhow::Result<Box<dyn Target>> {
     if let Some(address) = url.strip_prefix("grpc://") {
-        return Ok(Box::new(GrpcTarget::connect(address, limit).await?));
+        let mut target = GrpcTarget::connect(address, limit).await?;
+        target.bypass_cache = bypass_cache;
+        return Ok(Box::new(target));
     }
     anyhow::ensure!(url.starts_with("http://"), "--target must start with http:// or grpc://, got {url:?}");
-    Ok(Box::new(HttpTarget::new(url, limit)?))
+    let mut target = HttpTarget::new(url, limit)?;
+    target.bypass_cache = bypass_cache;
+    Ok(Box::new(target))
 }
 
 #[cfg(test)]

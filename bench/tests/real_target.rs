@@ -12,6 +12,7 @@ use fanout_bench::schedule::Arrivals;
 use fanout_bench::target::{Target, open};
 use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::{BuildOptions, IndexSchema, build_index};
+use fanout_root::config::CacheConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loads_a_real_root_over_http_and_grpc() {
@@ -21,7 +22,10 @@ async fn loads_a_real_root_over_http_and_grpc() {
     let index = dir.path().join("index");
     let options = BuildOptions { shards: 2, progress: false, ..BuildOptions::default() };
     build_index(&repo.join("../shared/datasets/cranfield/docs.jsonl"), &schema, &index, &options).unwrap();
-    let cluster = LocalCluster::start(&index, &LocalOptions { replicas: 2, ..LocalOptions::default() }).await.unwrap();
+    // The result cache would answer the four repeated queries without the leaves.
+    let cache = CacheConfig { enabled: false, ..CacheConfig::default() };
+    let cluster =
+        LocalCluster::start(&index, &LocalOptions { replicas: 2, cache, ..LocalOptions::default() }).await.unwrap();
     let queries: Vec<String> = ["boundary layer", "shock wave", "heat transfer", "wing"].map(String::from).to_vec();
     let config = LoadConfig {
         rate: 50.0,
@@ -30,6 +34,7 @@ async fn loads_a_real_root_over_http_and_grpc() {
         duration: Duration::from_secs(1),
         max_in_flight: 64,
         seed: 3,
+        in_order: false,
     };
     let mut report = RunReport::new("test", serde_json::json!({"rate": 50}));
     for url in [format!("http://{}", cluster.http_address), format!("grpc://{}", cluster.grpc_address)] {
@@ -40,6 +45,7 @@ async fn loads_a_real_root_over_http_and_grpc() {
         assert!(result.errors.is_empty() && result.partial == 0, "{url}: {:?}", result.errors);
         let per_query = result.leaf_requests_per_query.expect("the root reports leaf counters");
         assert!(per_query > 0.0, "{url}: {per_query}");
+        assert_eq!(result.cache_hits, 0, "{url}");
         report.measurements.push(Measurement { label: target.describe(), x: None, result });
     }
     let path = report.write(dir.path()).unwrap();

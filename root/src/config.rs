@@ -35,6 +35,17 @@
 //! max_queue = 64           # others may wait for a slot ...
 //! queue_timeout_ms = 50    # ... this long; beyond: 429 with Retry-After
 //! retry_after_secs = 1     # the Retry-After of a refusal
+//!
+//! [rate_limit]             # optional; off unless per_second > 0
+//! per_second = 50.0        # requests each client may make per second, sustained
+//! burst = 100              # and at once beyond that rate
+//! client = "peer"          # who a client is: "peer" (its address) or "forwarded"
+//!                          # (the first X-Forwarded-For address; only behind a proxy you trust)
+//!
+//! [cache]                  # optional; these are the defaults
+//! enabled = true           # cache complete answers, per index generation
+//! max_bytes = 67108864     # bound on the answers' estimated size (64 MiB)
+//! ttl_secs = 60            # an entry lives at most this long
 //! ```
 //!
 //! Shards are numbered in file order: the first `[[shard]]` is shard 0.
@@ -93,6 +104,61 @@ pub struct ClusterConfig {
     /// How many searches run at once, and how long others may wait.
     #[serde(default)]
     pub admission: AdmissionConfig,
+    /// How many requests each client may make.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// The result cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// Per-client rate limits (off unless `per_second` > 0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests a client may make per second, sustained (0: no limit).
+    pub per_second: f64,
+    /// Requests a client may make at once beyond the sustained rate.
+    pub burst: u32,
+    /// What tells clients apart.
+    pub client: ClientKeySource,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> RateLimitConfig {
+        RateLimitConfig { per_second: 0.0, burst: 100, client: ClientKeySource::Peer }
+    }
+}
+
+/// Where the rate limit takes a client's identity from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKeySource {
+    /// The address of the connection's peer.
+    #[default]
+    Peer,
+    /// The first address in `X-Forwarded-For` (HTTP header or gRPC metadata), else the
+    /// peer's: for a root behind a load balancer or ingress you trust to set it.
+    Forwarded,
+}
+
+/// The root's result cache: complete answers, keyed by the normalized request and the
+/// index generation they were computed on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Whether answers are cached at all.
+    pub enabled: bool,
+    /// The bound on the cached answers' estimated size, in bytes.
+    pub max_bytes: u64,
+    /// How long an answer may be served from the cache, in seconds.
+    pub ttl_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig { enabled: true, max_bytes: 64 << 20, ttl_secs: 60 }
+    }
 }
 
 /// Admission control: searches and gets running at once, and a short queue bounded in
@@ -298,6 +364,8 @@ impl ClusterConfig {
             hedging: HedgingConfig::default(),
             health: HealthConfig::default(),
             admission: AdmissionConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 
@@ -374,6 +442,21 @@ impl ClusterConfig {
         if health.probe_interval_ms == 0 || health.probe_timeout_ms == 0 || health.probation_factor <= 1.0 {
             return Err(RootError::Config(
                 "health.probe_interval_ms and probe_timeout_ms must be at least 1, probation_factor above 1".into(),
+            ));
+        }
+        if self.admission.max_in_flight == 0 {
+            return Err(RootError::Config("admission.max_in_flight must be at least 1".into()));
+        }
+        let rate = &self.rate_limit;
+        if !rate.per_second.is_finite() || rate.per_second < 0.0 || (rate.per_second > 0.0 && rate.burst == 0) {
+            return Err(RootError::Config(format!(
+                "rate_limit.per_second must be 0 (off) or a positive number, and burst at least 1 (got {} and {})",
+                rate.per_second, rate.burst
+            )));
+        }
+        if self.cache.enabled && (self.cache.ttl_secs == 0 || self.cache.max_bytes == 0) {
+            return Err(RootError::Config(
+                "cache.ttl_secs and cache.max_bytes must be at least 1 (or set cache.enabled = false)".into(),
             ));
         }
         for (shard, config) in self.shards.iter().enumerate() {

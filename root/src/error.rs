@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use tonic::{Code, Status};
 
 /// Everything a root request or start-up can fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum RootError {
     /// Bad input: a query the parser rejects, limits out of range, a malformed body.
     #[error("{0}")]
@@ -21,6 +21,14 @@ pub enum RootError {
         /// What is full.
         message: String,
         /// When to try again, in seconds (`Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// The client is over its rate limit: retry after `retry_after_secs`.
+    #[error("{message}")]
+    RateLimited {
+        /// Which limit.
+        message: String,
+        /// When the client's next request is allowed, in seconds (`Retry-After`).
         retry_after_secs: u64,
     },
     /// Shards failed and the request does not allow partial results (or none answered).
@@ -43,7 +51,9 @@ impl RootError {
         match self {
             RootError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             RootError::NotFound(_) => StatusCode::NOT_FOUND,
-            RootError::ResourceExhausted(_) | RootError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            RootError::ResourceExhausted(_) | RootError::Overloaded { .. } | RootError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             RootError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             RootError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             RootError::Internal(_) | RootError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,6 +67,7 @@ impl RootError {
             RootError::NotFound(_) => "not_found",
             RootError::ResourceExhausted(_) => "resource_exhausted",
             RootError::Overloaded { .. } => "overloaded",
+            RootError::RateLimited { .. } => "rate_limited",
             RootError::Unavailable(_) => "unavailable",
             RootError::DeadlineExceeded(_) => "deadline_exceeded",
             RootError::Internal(_) | RootError::Config(_) => "internal",
@@ -84,7 +95,7 @@ impl From<RootError> for Status {
             RootError::InvalidArgument(_) => Status::invalid_argument(message),
             RootError::NotFound(_) => Status::not_found(message),
             RootError::ResourceExhausted(_) => Status::resource_exhausted(message),
-            RootError::Overloaded { retry_after_secs, .. } => {
+            RootError::Overloaded { retry_after_secs, .. } | RootError::RateLimited { retry_after_secs, .. } => {
                 let mut status = Status::resource_exhausted(message);
                 status.metadata_mut().insert("retry-after", retry_after_secs.into());
                 status
@@ -92,6 +103,18 @@ impl From<RootError> for Status {
             RootError::Unavailable(_) => Status::unavailable(message),
             RootError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
             RootError::Internal(_) | RootError::Config(_) => Status::internal(message),
+        }
+    }
+}
+
+impl RootError {
+    /// The `Retry-After` of a refusal for load (seconds), if this is one.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            RootError::Overloaded { retry_after_secs, .. } | RootError::RateLimited { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
         }
     }
 }

@@ -6,6 +6,7 @@ use fanout_proto::v1 as wire;
 use fanout_proto::v1::root_server::Root;
 use tonic::{Request, Response, Status};
 
+use crate::rate_limit::ClientKey;
 use crate::search::request::{HighlightSpec, Sort};
 use crate::search::{RootSearcher, SearchRequest};
 
@@ -19,11 +20,19 @@ impl RootService {
     pub fn new(searcher: Arc<RootSearcher>) -> RootService {
         RootService { searcher }
     }
+
+    /// Who sent `request`, as the rate limit tells clients apart (`x-forwarded-for`
+    /// metadata behind a trusted proxy).
+    fn client<T>(&self, request: &Request<T>) -> ClientKey {
+        let forwarded = request.metadata().get("x-forwarded-for").and_then(|value| value.to_str().ok());
+        ClientKey::of(self.searcher.client_key_source(), request.remote_addr().map(|addr| addr.ip()), forwarded)
+    }
 }
 
 #[tonic::async_trait]
 impl Root for RootService {
     async fn search(&self, request: Request<wire::SearchRequest>) -> Result<Response<wire::SearchResponse>, Status> {
+        let client = self.client(&request);
         let request = request.into_inner();
         let request = SearchRequest {
             query: request.query,
@@ -46,14 +55,16 @@ impl Root for RootService {
             profile: Some(request.profile),
             aggs: optional_json(&request.aggs_json, "aggs_json")?,
             filters: optional_json(&request.filters_json, "filters_json")?,
+            cache: request.bypass_cache.then_some(false),
         };
-        let response = self.searcher.search(request).await?;
+        let response = self.searcher.search_for(&client, request).await?;
         Ok(Response::new(response.into()))
     }
 
     async fn get(&self, request: Request<wire::GetDocRequest>) -> Result<Response<wire::GetDocResponse>, Status> {
+        let client = self.client(&request);
         let request = request.into_inner();
-        let document = self.searcher.get(&request.id, request.fields).await?;
+        let document = self.searcher.get_for(&client, &request.id, request.fields).await?;
         Ok(Response::new(wire::GetDocResponse {
             id: document.id,
             shard: document.shard,

@@ -24,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod rate_limit;
 pub mod search;
 pub mod server;
 

@@ -39,7 +39,7 @@ impl RootServerHandle {
     fn serving(config: &ClusterConfig, cluster: Cluster) -> Result<RootServerHandle, RootError> {
         fanout_contracts::telemetry::install();
         fanout_contracts::telemetry::register_root();
-        let searcher = RootSearcher::with_admission(Arc::new(cluster), config.timeout_ms, &config.admission);
+        let searcher = RootSearcher::configured(Arc::new(cluster), config);
         Ok(RootServerHandle { searcher: Arc::new(searcher) })
     }
 
@@ -68,7 +68,8 @@ impl RootServerHandle {
         let prober = tokio::spawn(prober::run(self.searcher.cluster().clone(), stopped.clone()));
         let discovery = tokio::spawn(discovery::run(self.searcher.cluster().clone(), stopped.clone()));
         let app = router(self.searcher.clone());
-        let http_server = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
+        let http_server = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(wait(stopped.clone()));
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RootServer<RootService>>().await;

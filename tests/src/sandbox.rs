@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::{BuildOptions, IndexSchema, Layout, build_index};
 use fanout_proto::v1::root_client::RootClient;
-use fanout_root::config::AdmissionConfig;
+use fanout_root::config::{AdmissionConfig, CacheConfig, RateLimitConfig};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -21,6 +21,8 @@ pub struct SandboxBuilder {
     replicas: u32,
     layout: Layout,
     admission: AdmissionConfig,
+    rate_limit: RateLimitConfig,
+    cache: CacheConfig,
 }
 
 /// A running cluster over a freshly built index, removed when dropped.
@@ -36,6 +38,7 @@ pub struct Sandbox {
     /// The running servers.
     pub cluster: LocalCluster,
     http: reqwest::Client,
+    shards: u32,
 }
 
 impl Sandbox {
@@ -48,6 +51,8 @@ impl Sandbox {
             replicas: 1,
             layout: Layout::Document,
             admission: AdmissionConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 
@@ -78,6 +83,30 @@ impl Sandbox {
     /// A gRPC client of the root.
     pub async fn grpc(&self) -> RootClient<tonic::transport::Channel> {
         RootClient::connect(format!("http://{}", self.cluster.grpc_address)).await.expect("the root's gRPC port")
+    }
+
+    /// Rebuilds the index in place from `dataset` (the next generation, as `fanout index`
+    /// over an existing directory makes it) and tells every leaf to look for it.
+    pub async fn rebuild(&self, dataset: &Path) -> u64 {
+        let options = BuildOptions {
+            layout: self.layout,
+            shards: self.shards,
+            index_name: "sandbox".into(),
+            progress: false,
+            ..BuildOptions::default()
+        };
+        let (dataset, schema, dir) = (dataset.to_path_buf(), self.schema.clone(), self.index_dir.clone());
+        let summary = tokio::task::spawn_blocking(move || build_index(&dataset, &schema, &dir, &options))
+            .await
+            .expect("the build does not panic")
+            .expect("the index rebuilds");
+        for address in self.cluster.leaf_addresses() {
+            let mut admin = fanout_proto::v1::leaf_admin_client::LeafAdminClient::connect(format!("http://{address}"))
+                .await
+                .expect("the leaf's admin service");
+            admin.reload(fanout_proto::v1::ReloadRequest {}).await.expect("the leaf reloads");
+        }
+        summary.generation
     }
 
     /// Stops everything.
@@ -123,6 +152,18 @@ impl SandboxBuilder {
         self
     }
 
+    /// The root's per-client rate limits.
+    pub fn rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
+        self.rate_limit = rate_limit;
+        self
+    }
+
+    /// The root's result cache.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
+
     /// Builds the index and starts the servers.
     pub async fn start(self) -> Sandbox {
         let dataset = self.dataset.expect("a dataset");
@@ -147,10 +188,20 @@ impl SandboxBuilder {
             leaf_threads: 2,
             leaf_fault_injection: true,
             admission: self.admission.clone(),
+            rate_limit: self.rate_limit.clone(),
+            cache: self.cache.clone(),
             ..LocalOptions::default()
         };
         let cluster = LocalCluster::start(&index_dir, &options).await.expect("the cluster starts");
-        Sandbox { dir, index_dir, schema, layout: self.layout, cluster, http: reqwest::Client::new() }
+        Sandbox {
+            dir,
+            index_dir,
+            schema,
+            layout: self.layout,
+            cluster,
+            http: reqwest::Client::new(),
+            shards: self.shards,
+        }
     }
 }
 

@@ -4,11 +4,16 @@
 //!
 //! Every leaf delays its searches by 200 ms (injected), so the 2 admitted searches and
 //! the 2 queued ones (queue timeout 20 ms) hold the bound for the whole burst: which
-//! requests are refused is decided by the bound, not by the machine's speed.
+//! requests are refused is decided by the bound, not by the machine's speed. The burst
+//! skips the result cache, which would answer the repeated query without fan-out.
+//!
+//! Per-client rate limits: one client over its burst gets 429 `rate_limited` with the
+//! `Retry-After` of its next allowed request, over HTTP and gRPC, while another client
+//! (a different address, as a trusted proxy forwards it) is still served.
 
 use fanout_proto::v1::Faults;
 use fanout_proto::v1::leaf_admin_client::LeafAdminClient;
-use fanout_root::config::AdmissionConfig;
+use fanout_root::config::{AdmissionConfig, ClientKeySource, RateLimitConfig};
 use fanout_tests::datasets::{dataset_file, schema_file};
 use fanout_tests::{Reference, Sandbox, ScoreTolerance, assert_same_answer};
 use serde_json::{Value, json};
@@ -35,8 +40,12 @@ async fn a_burst_beyond_the_bound_gets_429_with_retry_after_and_admitted_answers
     let burst = (0..BURST).map(|_| {
         let (client, url) = (client.clone(), url.clone());
         async move {
-            let response =
-                client.post(url).json(&json!({"query": "boundary layer", "limit": 10})).send().await.unwrap();
+            let response = client
+                .post(url)
+                .json(&json!({"query": "boundary layer", "limit": 10, "cache": false}))
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
             let retry_after = response.headers().get("retry-after").map(|value| value.to_str().unwrap().to_string());
             let body: Value = response.json().await.unwrap();
@@ -78,6 +87,7 @@ async fn a_burst_beyond_the_bound_gets_429_with_retry_after_and_admitted_answers
             grpc.search(fanout_proto::v1::SearchRequest {
                 query: "boundary layer".into(),
                 limit: Some(10),
+                bypass_cache: true,
                 ..Default::default()
             })
             .await
@@ -95,5 +105,65 @@ async fn a_burst_beyond_the_bound_gets_429_with_retry_after_and_admitted_answers
     let metrics = sandbox.http_text("/metrics").await;
     assert!(metrics.contains("# HELP fanout_root_admissions_total "), "{metrics}");
     assert!(metrics.lines().any(|line| line.starts_with("fanout_root_admissions_total{outcome=\"rejected\"}")));
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_gets_its_own_rate_limit() {
+    let docs = dataset_file("cranfield/docs.jsonl");
+    let schema = schema_file("cranfield/schema.toml");
+    // One request per 10 s sustained, bursts of 3: the fourth within the test is refused.
+    let rate_limit = RateLimitConfig { per_second: 0.1, burst: 3, client: ClientKeySource::Forwarded };
+    let sandbox = Sandbox::builder().dataset(&docs).schema(&schema).shards(SHARDS).rate_limit(rate_limit).start().await;
+    let client = reqwest::Client::new();
+    let search = |from: &'static str| {
+        let request = client
+            .post(sandbox.url("/api/v1/search"))
+            .header("x-forwarded-for", format!("{from}, 10.0.0.1"))
+            .json(&json!({"query": "boundary layer", "limit": 10}));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").map(|value| value.to_str().unwrap().to_string());
+            (status, retry_after, response.json::<Value>().await.unwrap())
+        }
+    };
+    for _ in 0..3 {
+        let (status, _, body) = search("203.0.113.1").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, retry_after, body) = search("203.0.113.1").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["kind"], "rate_limited", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("rate limited: "), "{body}");
+    let retry_after: u64 = retry_after.expect("a Retry-After header").parse().unwrap();
+    assert!((9..=10).contains(&retry_after), "the next request is allowed in about 10 s, not {retry_after}");
+    // Another client is not held back by the first one's use; gets count too.
+    let (status, _, body) = search("203.0.113.2").await;
+    assert_eq!(status, 200, "{body}");
+    let refused =
+        client.get(sandbox.url("/api/v1/docs/1")).header("x-forwarded-for", "203.0.113.1").send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+
+    // gRPC: the same client, by the same metadata, is over its limit too; a new one is not.
+    let mut grpc = sandbox.grpc().await;
+    let request = |from: &str| {
+        let mut request = tonic::Request::new(fanout_proto::v1::SearchRequest {
+            query: "boundary layer".into(),
+            limit: Some(10),
+            ..Default::default()
+        });
+        request.metadata_mut().insert("x-forwarded-for", from.parse().unwrap());
+        request
+    };
+    let status = grpc.search(request("203.0.113.1")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().starts_with("rate limited"), "{status:?}");
+    assert!(status.metadata().get("retry-after").is_some());
+    grpc.search(request("203.0.113.3")).await.expect("a new client is served");
+
+    let metrics = sandbox.http_text("/metrics").await;
+    assert!(metrics.contains("# HELP fanout_root_rate_limited_total "), "{metrics}");
+    assert!(fanout_tests::metrics::sample_sum(&metrics, "fanout_root_rate_limited_total", &[]) >= 3.0, "{metrics}");
     sandbox.stop().await;
 }

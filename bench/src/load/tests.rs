@@ -24,7 +24,7 @@ impl Target for Bimodal {
             if self.error_every > 0 && n.is_multiple_of(self.error_every) {
                 Err("http_503".into())
             } else {
-                Ok(Reply { partial: n.is_multiple_of(50), hedged_shards: 0 })
+                Ok(Reply { partial: n.is_multiple_of(50), hedged_shards: 0, cache_hit: false })
             }
         })
     }
@@ -76,6 +76,7 @@ fn config(rate: f64, seconds: u64) -> LoadConfig {
         duration: Duration::from_secs(seconds),
         max_in_flight: 1000,
         seed: 1,
+        in_order: false,
     }
 }
 
@@ -121,4 +122,48 @@ async fn bounds_requests_in_flight_and_counts_the_overflow() {
     let result = run_load(target, &queries(), &bounded, None).await;
     assert!(result.overflow > 0, "the stall must overflow a bound of 5");
     assert_eq!(result.completed + result.overflow, result.scheduled);
+}
+
+/// Refuses every other request at once (429); answers the rest in 10 ms, from its cache
+/// when the query was seen before.
+struct Shedding {
+    served: AtomicU64,
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Target for Shedding {
+    fn search(&self, query: String) -> BoxFuture<'_, Result<Reply, String>> {
+        let n = self.served.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if n % 2 == 1 {
+                return Err("http_429".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let cache_hit = !self.seen.lock().unwrap().insert(query);
+            Ok(Reply { cache_hit, ..Reply::default() })
+        })
+    }
+
+    fn leaf_counters(&self) -> BoxFuture<'_, Option<LeafCounters>> {
+        Box::pin(async { None })
+    }
+
+    fn describe(&self) -> String {
+        "shedding mock".into()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn refusals_are_counted_and_timed_apart_from_answers_and_logs_replay_in_order() {
+    let target = Arc::new(Shedding { served: AtomicU64::new(0), seen: Default::default() });
+    let queries: Vec<String> = (0..100).map(|i| format!("q{i}")).collect();
+    let in_order = LoadConfig { warmup: Duration::ZERO, in_order: true, ..config(100.0, 10) };
+    let result = run_load(target, &queries, &in_order, None).await;
+    assert_eq!((result.answered, result.rejected), (500, 500));
+    assert!((result.goodput - 50.0).abs() < 1.0, "{}", result.goodput);
+    assert!((result.answered_latency.p99_ms - 10.0).abs() < 0.05, "{:?}", result.answered_latency);
+    assert!(result.rejection_latency.p99_ms < 0.01, "{:?}", result.rejection_latency);
+    // In order, queries 0..100 repeat every 100 requests; the even-numbered requests are
+    // answered: q0, q2, … q98, the same 50 each round, all hits after the first round.
+    assert_eq!(result.cache_hits, 500 - 50);
 }

@@ -44,6 +44,7 @@ impl LoadArgs {
             duration: self.duration,
             max_in_flight: self.max_in_flight,
             seed: self.seed,
+            in_order: false,
         }
     }
 }

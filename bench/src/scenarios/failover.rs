@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fanout_proto::v1::Faults;
-use fanout_root::config::HedgingConfig;
 use serde_json::json;
 
 use super::common::{RunArgs, measure};
@@ -38,7 +36,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let input = args.input.prepare(100_000)?;
     let index = input.index(args.shards)?;
-    let spec = ClusterSpec { replicas: args.replicas, hedging: HedgingConfig::default(), faults: Faults::default() };
+    let spec = ClusterSpec { replicas: args.replicas, ..ClusterSpec::default() };
     let cluster_args = ClusterArgs { processes: true, fanout_bin: args.fanout_bin.clone() };
     let mut report = RunReport::new(
         "failover",

@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use fanout_indexer::Layout;
 use fanout_indexer::builder::dir_size;
-use fanout_proto::v1::Faults;
-use fanout_root::config::HedgingConfig;
 use fanout_root::search::free_text::default_tokens;
 use serde_json::json;
 
@@ -63,8 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for layout in LAYOUTS {
         let index = input.index_in(args.shards, layout)?;
         let index_mib = dir_size(&index)? as f64 / 1048576.0;
-        let spec =
-            ClusterSpec { replicas: args.replicas, hedging: HedgingConfig::default(), faults: Faults::default() };
+        let spec = ClusterSpec { replicas: args.replicas, ..ClusterSpec::default() };
         let (fixed, sweep) = runtime.block_on(async {
             let cluster = BenchCluster::start(&index, &spec, &args.cluster).await?;
             let target = Arc::new(HttpTarget::new(&cluster.url(), args.run.limit)?);

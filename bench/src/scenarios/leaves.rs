@@ -57,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 replicas: args.replicas,
                 hedging: HedgingConfig { enabled: hedging, ..HedgingConfig::default() },
                 faults,
+                ..ClusterSpec::default()
             };
             let result = runtime.block_on(async {
                 let cluster = BenchCluster::start(&index, &spec, &args.cluster).await?;

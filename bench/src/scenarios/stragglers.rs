@@ -59,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     for (label, faults, hedging) in configurations {
-        let spec = ClusterSpec { replicas: args.replicas, hedging, faults };
+        let spec = ClusterSpec { replicas: args.replicas, hedging, faults, ..ClusterSpec::default() };
         let result = runtime.block_on(async {
             let cluster = BenchCluster::start(&index, &spec, &args.cluster).await?;
             let target = Arc::new(HttpTarget::new(&cluster.url(), args.run.limit)?);

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use fanout_proto::v1::Faults;
-use fanout_root::config::HedgingConfig;
 use serde_json::json;
 
 use super::common::{RunArgs, measure};
@@ -49,8 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(_) => None,
         None => {
             let index = input.index(args.shards)?;
-            let spec =
-                ClusterSpec { replicas: args.replicas, hedging: HedgingConfig::default(), faults: Faults::default() };
+            let spec = ClusterSpec { replicas: args.replicas, ..ClusterSpec::default() };
             Some(runtime.block_on(BenchCluster::start(&index, &spec, &args.cluster))?)
         }
     };
@@ -70,8 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for rate in &args.rates {
             let result =
                 measure(target.clone(), &input.queries, &args.run.load.config(*rate), &format!("{rate} q/s")).await;
-            // Saturated: the server no longer keeps up, so higher rates only queue.
-            let saturated = result.achieved_rate < 0.9 * rate || result.overflow > 0;
+            // Saturated: the server no longer keeps up (complete answers fall behind the
+            // offered rate: it queues, or sheds with 429s), so higher rates only repeat it.
+            let saturated = result.goodput < 0.9 * rate || result.overflow > 0;
             report.measurements.push(Measurement { label: format!("{rate} q/s"), x: Some(*rate), result });
             if saturated {
                 break;
@@ -85,9 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let best = report
         .measurements
         .iter()
-        .filter(|m| {
-            m.result.latency.p99_ms <= args.p99_bound_ms && m.result.achieved_rate >= 0.9 * m.result.offered_rate
-        })
+        .filter(|m| m.result.latency.p99_ms <= args.p99_bound_ms && m.result.goodput >= 0.9 * m.result.offered_rate)
         .map(|m| m.result.offered_rate)
         .fold(None, |best: Option<f64>, rate| Some(best.map_or(rate, |b| b.max(rate))));
     report.summary = json!({"highest_rate_with_p99_under_bound": best, "p99_bound_ms": args.p99_bound_ms});

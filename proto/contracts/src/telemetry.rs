@@ -26,6 +26,23 @@ pub const COUNTERS: &[(&str, &str)] = &[
         "fanout_root_leaf_requests_total",
         "Requests the root sent to a leaf replica, hedges included, by shard, replica and RPC.",
     ),
+    (
+        "fanout_root_leaf_overloaded_total",
+        "Leaf requests refused with RESOURCE_EXHAUSTED (the leaf's search queue was full), by shard and replica.",
+    ),
+    (
+        "fanout_root_overload_retries_total",
+        "Requests retried on another replica after one said its queue was full (paid from the hedge budget), by shard.",
+    ),
+    ("fanout_root_rate_limited_total", "Searches and gets refused (429) by the per-client rate limit."),
+    (
+        "fanout_root_cache_requests_total",
+        "Searches by result-cache outcome: hit, miss (computed, then cached if complete), bypass.",
+    ),
+    (
+        "fanout_root_cache_evictions_total",
+        "Result-cache entries removed, by cause (size: the byte bound; expired: the TTL; generation: a newer one serves).",
+    ),
     ("fanout_root_leaf_errors_total", "Retryable failures of leaf requests, by shard and replica."),
     ("fanout_root_leaf_response_bytes_total", "Bytes of leaf answers the root used (encoded protobuf), by RPC."),
     ("fanout_root_hedges_sent_total", "Hedged requests sent to a second replica, by shard."),
@@ -76,6 +93,8 @@ pub const LEAF_RPCS: &[&str] = &["search", "fetch", "stats", "get", "postings"];
 /// Every gauge fanout records, with its help text.
 pub const GAUGES: &[(&str, &str)] = &[
     ("fanout_root_discovered_leaves", "Addresses found by DNS discovery, by state (serving, refused, draining)."),
+    ("fanout_root_cache_bytes", "Estimated bytes of the answers in the root's result cache."),
+    ("fanout_root_cache_entries", "Answers in the root's result cache."),
     ("fanout_root_serving_generation", "The index generation the root pins new searches to (0: none known)."),
     ("fanout_leaf_generations_served", "Index generations a leaf has open and serves (two during a rollout)."),
 ];
@@ -118,8 +137,17 @@ pub fn register_root() {
     for outcome in ["admitted", "queued", "rejected"] {
         metrics::counter!("fanout_root_admissions_total", "outcome" => outcome).increment(0);
     }
+    metrics::counter!("fanout_root_rate_limited_total").increment(0);
+    for outcome in ["hit", "miss", "bypass"] {
+        metrics::counter!("fanout_root_cache_requests_total", "outcome" => outcome).increment(0);
+    }
+    for cause in ["size", "expired", "generation"] {
+        metrics::counter!("fanout_root_cache_evictions_total", "cause" => cause).increment(0);
+    }
     // Adding zero creates the series without overwriting a value already set.
     metrics::gauge!("fanout_root_serving_generation").increment(0.0);
+    metrics::gauge!("fanout_root_cache_entries").increment(0.0);
+    metrics::gauge!("fanout_root_cache_bytes").increment(0.0);
     for rpc in ROOT_RPCS {
         metrics::counter!("fanout_root_leaf_response_bytes_total", "rpc" => *rpc).increment(0);
     }
@@ -140,7 +168,8 @@ pub fn register_root_discovery() {
 /// Creates a root's per-shard series at zero.
 pub fn register_root_shard(shard: u32) {
     let shard = shard.to_string();
-    for name in ["fanout_root_hedges_sent_total", "fanout_root_hedges_won_total"] {
+    for name in ["fanout_root_hedges_sent_total", "fanout_root_hedges_won_total", "fanout_root_overload_retries_total"]
+    {
         metrics::counter!(name, "shard" => shard.clone()).increment(0);
     }
 }
@@ -150,6 +179,7 @@ pub fn register_root_replica(shard: u32, replica: &str) {
     let shard = shard.to_string();
     for name in [
         "fanout_root_leaf_errors_total",
+        "fanout_root_leaf_overloaded_total",
         "fanout_root_ejections_total",
         "fanout_root_probations_total",
         "fanout_root_misplaced_answers_total",

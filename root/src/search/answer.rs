@@ -33,7 +33,7 @@ pub enum Locator {
 }
 
 /// What a layout's search gathered, before it becomes the response.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Gathered {
     /// The final page, fetched.
     pub hits: Vec<Hit>,
@@ -76,6 +76,7 @@ pub fn assemble(
         aggregations: gathered.aggregations,
         next_cursor: gathered.next_cursor,
         profile: gathered.profile,
+        cache: Default::default(),
     })
 }
 

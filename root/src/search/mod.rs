@@ -12,6 +12,7 @@
 //! - [`fetch`]: stored fields and snippets of the final page.
 //! - [`get`](mod@get): one document by id, from the shard that owns it.
 //! - [`answer`]: the final page and the response with its shard account.
+//! - [`cache`]: complete answers kept per normalized request and generation.
 //! - [`outcome`]: the shard account through the phases of one request.
 //! - [`response`]: the response as HTTP and gRPC carry it.
 //! - [`profile`]: where a search's time went.
@@ -23,6 +24,7 @@
 
 pub mod aggregations;
 pub mod answer;
+pub mod cache;
 pub mod fetch;
 pub mod free_text;
 pub mod get;
@@ -44,8 +46,10 @@ use tokio::time::Instant;
 
 use crate::admission::Admission;
 use crate::cluster::Cluster;
-use crate::config::AdmissionConfig;
+use crate::config::{AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, RateLimitConfig};
 use crate::error::RootError;
+use crate::rate_limit::{ClientKey, ClientLimits};
+use cache::{CacheKey, CacheStatus, ResultCache, Uncached};
 pub use get::Document;
 use outcome::ShardOutcomes;
 pub use request::{SearchRequest, ValidRequest};
@@ -57,33 +61,55 @@ use term_layout::{IndexLayout, LayoutCache};
 /// last replica of the pinned one) before the shard is reported missing.
 const GENERATION_RETRIES: usize = 3;
 
+/// How long past its deadline a request waits for an identical search under way.
+const WAIT_GRACE: Duration = Duration::from_millis(100);
+
 /// Executes searches over a cluster.
 pub struct RootSearcher {
     cluster: Arc<Cluster>,
     stats: StatsCache,
+    /// Complete answers per normalized request and generation.
+    results: ResultCache,
     /// The newest generation a search was pinned to: when it moves, older statistics go.
     newest_pinned: AtomicU64,
     /// The bound on searches and gets in flight.
     admission: Admission,
+    /// Requests per client.
+    limits: ClientLimits,
     layout: LayoutCache,
     default_timeout_ms: u32,
 }
 
 impl RootSearcher {
-    /// A searcher over `cluster` with a default deadline and the default admission limits.
+    /// A searcher over `cluster` with a default deadline and the default admission
+    /// limits and cache, without client rate limits.
     pub fn new(cluster: Arc<Cluster>, default_timeout_ms: u32) -> RootSearcher {
-        RootSearcher::with_admission(cluster, default_timeout_ms, &AdmissionConfig::default())
+        let settings = Settings { default_timeout_ms, ..Settings::default() };
+        RootSearcher::with_settings(cluster, &settings)
     }
 
-    /// A searcher over `cluster` with a default deadline, admitting as `admission` says.
-    pub fn with_admission(cluster: Arc<Cluster>, default_timeout_ms: u32, admission: &AdmissionConfig) -> RootSearcher {
+    /// A searcher over `cluster` as the cluster file's settings say.
+    pub fn configured(cluster: Arc<Cluster>, config: &ClusterConfig) -> RootSearcher {
+        let settings = Settings {
+            default_timeout_ms: config.timeout_ms,
+            admission: config.admission.clone(),
+            rate_limit: config.rate_limit.clone(),
+            cache: config.cache.clone(),
+        };
+        RootSearcher::with_settings(cluster, &settings)
+    }
+
+    /// A searcher over `cluster` with these settings.
+    pub fn with_settings(cluster: Arc<Cluster>, settings: &Settings) -> RootSearcher {
         RootSearcher {
             cluster,
             stats: StatsCache::new(10_000, Duration::from_secs(300)),
+            results: ResultCache::new(&settings.cache),
             newest_pinned: AtomicU64::new(0),
-            admission: Admission::new(admission),
+            admission: Admission::new(&settings.admission),
+            limits: ClientLimits::new(&settings.rate_limit),
             layout: LayoutCache::default(),
-            default_timeout_ms,
+            default_timeout_ms: settings.default_timeout_ms,
         }
     }
 
@@ -92,10 +118,29 @@ impl RootSearcher {
         &self.cluster
     }
 
-    /// Validates and runs a search, and records it in the root's metrics.
+    /// Where client keys for the rate limit come from.
+    pub fn client_key_source(&self) -> crate::config::ClientKeySource {
+        self.limits.source()
+    }
+
+    /// The result cache.
+    pub fn results(&self) -> &ResultCache {
+        &self.results
+    }
+
+    /// Validates and runs a search from an in-process caller (never rate limited), and
+    /// records it in the root's metrics.
     pub async fn search(&self, request: SearchRequest) -> Result<SearchResponse, RootError> {
+        self.search_for(&ClientKey::Unknown, request).await
+    }
+
+    /// Validates and runs a search from `client`, and records it in the root's metrics.
+    pub async fn search_for(&self, client: &ClientKey, request: SearchRequest) -> Result<SearchResponse, RootError> {
         let started = Instant::now();
-        let result = self.execute(request, started).await;
+        let result = match self.limits.check(client) {
+            Ok(()) => self.execute(request, started).await,
+            Err(refused) => Err(refused),
+        };
         let status = match &result {
             Ok(response) if response.partial => "partial",
             Ok(_) => "ok",
@@ -109,28 +154,103 @@ impl RootSearcher {
     async fn execute(&self, request: SearchRequest, started: Instant) -> Result<SearchResponse, RootError> {
         let request = request.validate(self.default_timeout_ms)?;
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
+        let cached = request.use_cache && self.results.enabled();
+        let key = |generation| CacheKey { generation, request: request.cache_key() };
+        // A hit costs no fan-out: it is answered before admission, even under overload.
+        if cached
+            && let Some(generation) = self.cluster.serving_generation()
+            && let Some(hit) = self.results.get(&key(generation)).await
+        {
+            metrics::counter!("fanout_root_cache_requests_total", "outcome" => "hit").increment(1);
+            return Ok(finish(&hit, CacheStatus::Hit, started));
+        }
         let _admitted = self.admission.admit(deadline).await?;
         let mut retries = 0;
         loop {
             let generation = self.pin_generation(deadline).await;
-            let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
-            let layout = self.layout.get(&self.cluster, generation, deadline).await?;
-            let gathered = match layout.as_ref() {
-                IndexLayout::Document => {
-                    query::search(&self.cluster, &self.stats, &request, generation, deadline, &mut outcomes).await?
+            let pinned = self.search_pinned(&request, generation, deadline, started);
+            let answer = if cached && generation != 0 {
+                // A request waiting for an identical one's answer gives up shortly after
+                // its own deadline (the one computing answers by its deadline itself).
+                let give_up = deadline + WAIT_GRACE;
+                match tokio::time::timeout_at(give_up, self.results.get_or_compute(key(generation), pinned)).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        return Err(RootError::DeadlineExceeded(
+                            "deadline exceeded waiting for an identical search under way".into(),
+                        ));
+                    }
                 }
-                IndexLayout::Term(layout) => {
-                    term_layout::search(&self.cluster, layout, &request, generation, deadline, &mut outcomes).await?
-                }
+            } else {
+                pinned.await.map(|response| (Arc::new(response), CacheStatus::Bypass)).map_err(Arc::new)
             };
-            if outcomes.lacks_generation() && retries < GENERATION_RETRIES && Instant::now() < deadline {
-                retries += 1;
-                metrics::counter!("fanout_root_generation_retries_total").increment(1);
-                tracing::debug!(generation, retries, "a shard has no replica of the pinned generation: starting again");
-                continue;
+            let status = match &answer {
+                Ok((_, status)) => *status,
+                Err(_) if cached => CacheStatus::Miss,
+                Err(_) => CacheStatus::Bypass,
+            };
+            metrics::counter!("fanout_root_cache_requests_total", "outcome" => status.name()).increment(1);
+            match answer {
+                Ok((response, status)) => return Ok(finish(&response, status, started)),
+                Err(uncached) => match Arc::unwrap_or_clone(uncached) {
+                    Uncached::Response(mut response) => {
+                        response.cache = status;
+                        return Ok(response);
+                    }
+                    Uncached::Failed(error) => return Err(error),
+                    Uncached::LacksGeneration(outcomes, gathered) => {
+                        if retries < GENERATION_RETRIES && Instant::now() < deadline {
+                            retries += 1;
+                            metrics::counter!("fanout_root_generation_retries_total").increment(1);
+                            tracing::debug!(
+                                generation,
+                                retries,
+                                "a shard has no replica of the pinned generation: starting again"
+                            );
+                            continue;
+                        }
+                        let mut response = answer::assemble(
+                            &outcomes,
+                            request.allow_partial,
+                            started,
+                            Arc::unwrap_or_clone(gathered),
+                        )?;
+                        response.cache = status;
+                        return Ok(response);
+                    }
+                },
             }
-            return answer::assemble(&outcomes, request.allow_partial, started, gathered);
         }
+    }
+
+    /// One search pinned to `generation`: a complete answer (cacheable), or why not.
+    async fn search_pinned(
+        &self,
+        request: &ValidRequest,
+        generation: u64,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<SearchResponse, Uncached> {
+        let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
+        let layout = self.layout.get(&self.cluster, generation, deadline).await.map_err(Uncached::Failed)?;
+        let gathered = match layout.as_ref() {
+            IndexLayout::Document => {
+                query::search(&self.cluster, &self.stats, request, generation, deadline, &mut outcomes).await
+            }
+            IndexLayout::Term(layout) => {
+                term_layout::search(&self.cluster, layout, request, generation, deadline, &mut outcomes).await
+            }
+        }
+        .map_err(Uncached::Failed)?;
+        if outcomes.lacks_generation() {
+            return Err(Uncached::LacksGeneration(outcomes, Arc::new(gathered)));
+        }
+        let response =
+            answer::assemble(&outcomes, request.allow_partial, started, gathered).map_err(Uncached::Failed)?;
+        if response.partial {
+            return Err(Uncached::Response(response));
+        }
+        Ok(response)
     }
 
     /// The generation to pin a search to: the newest every shard serves, learning the
@@ -150,6 +270,7 @@ impl RootSearcher {
             if previous != 0 {
                 tracing::info!(from = previous, to = generation, "searches move to a new index generation");
                 self.stats.release_older_than(generation);
+                self.results.release_older_than(generation);
             }
         }
         generation
@@ -158,10 +279,48 @@ impl RootSearcher {
     /// The document with `id`, asked of the one shard that owns it by the sharding
     /// function, across that shard's replicas.
     pub async fn get(&self, id: &str, fields: Vec<String>) -> Result<Document, RootError> {
+        self.get_for(&ClientKey::Unknown, id, fields).await
+    }
+
+    /// [`RootSearcher::get`] for `client`, within its rate limit.
+    pub async fn get_for(&self, client: &ClientKey, id: &str, fields: Vec<String>) -> Result<Document, RootError> {
+        self.limits.check(client)?;
         let deadline = Instant::now() + Duration::from_millis(u64::from(self.default_timeout_ms));
         let _admitted = self.admission.admit(deadline).await?;
         get::get(&self.cluster, id, fields, deadline).await
     }
+}
+
+/// What a searcher takes from the cluster file.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The deadline of a search that names none, in milliseconds.
+    pub default_timeout_ms: u32,
+    /// The bound on searches and gets in flight.
+    pub admission: AdmissionConfig,
+    /// Requests per client.
+    pub rate_limit: RateLimitConfig,
+    /// The result cache.
+    pub cache: CacheConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            default_timeout_ms: DEFAULT_TIMEOUT_MS,
+            admission: AdmissionConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            cache: CacheConfig::default(),
+        }
+    }
+}
+
+/// A response as this request gets it: its own time and where it came from.
+fn finish(response: &SearchResponse, status: CacheStatus, started: Instant) -> SearchResponse {
+    let mut response = response.clone();
+    response.took_ms = started.elapsed().as_millis() as u64;
+    response.cache = status;
+    response
 }
 
 #[cfg(test)]

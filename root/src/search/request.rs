@@ -37,6 +37,9 @@ pub struct SearchRequest {
     pub highlight: Option<HighlightSpec>,
     /// Report where the time went.
     pub profile: Option<bool>,
+    /// Whether the root's result cache may answer (default true); false computes the
+    /// answer afresh and does not cache it.
+    pub cache: Option<bool>,
 }
 
 /// Which text fields to highlight and how.
@@ -97,6 +100,9 @@ pub struct ValidRequest {
     pub highlight: Option<HighlightSpec>,
     /// Report where the time went.
     pub profile: bool,
+    /// Whether the result cache may answer and keep the answer (profiled searches never
+    /// use it: their timings are the point).
+    pub use_cache: bool,
 }
 
 impl SearchRequest {
@@ -177,6 +183,7 @@ impl SearchRequest {
             after,
             highlight,
             profile: self.profile.unwrap_or(false),
+            use_cache: self.cache.unwrap_or(true) && !self.profile.unwrap_or(false),
             query: self.query,
             limit,
             offset,

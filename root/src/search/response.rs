@@ -4,10 +4,11 @@ use fanout_proto::v1 as wire;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::search::cache::CacheStatus;
 use crate::search::outcome::{FailedShard, ShardAccount};
 
 /// One hit of the final page.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Hit {
     /// The document's id.
     pub id: String,
@@ -26,7 +27,7 @@ pub struct Hit {
 }
 
 /// A search's answer.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SearchResponse {
     /// The page of hits, best first.
     pub hits: Vec<Hit>,
@@ -50,6 +51,8 @@ pub struct SearchResponse {
     /// Where the time went, with `profile: true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<crate::search::profile::Profile>,
+    /// Whether the answer came from the root's result cache.
+    pub cache: CacheStatus,
 }
 
 impl From<SearchResponse> for wire::SearchResponse {
@@ -88,6 +91,7 @@ impl From<SearchResponse> for wire::SearchResponse {
                 .profile
                 .map(|profile| serde_json::to_string(&profile).unwrap_or_default())
                 .unwrap_or_default(),
+            cache: response.cache.name().to_string(),
         }
     }
 }

@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use fanout_root::config::{
-    AdmissionConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, ShardConfig,
+    AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, RateLimitConfig,
+    ShardConfig,
 };
 use fanout_root::server::RootServerHandle;
 
@@ -73,6 +74,10 @@ pub struct LocalOptions {
     pub leaf_faults: Faults,
     /// The root's admission limits.
     pub admission: AdmissionConfig,
+    /// The root's per-client rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// The root's result cache.
+    pub cache: CacheConfig,
 }
 
 impl Default for LocalOptions {
@@ -87,6 +92,8 @@ impl Default for LocalOptions {
             leaf_fault_injection: false,
             leaf_faults: Faults::default(),
             admission: AdmissionConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -126,6 +133,8 @@ impl LocalCluster {
             shard_count: None,
             discovery: None,
             admission: options.admission.clone(),
+            rate_limit: options.rate_limit.clone(),
+            cache: options.cache.clone(),
         };
         let root = RootServerHandle::new(&config)?;
         let http = TcpListener::bind(options.http).await.map_err(|err| bind_error(options.http, err))?;
@@ -140,6 +149,11 @@ impl LocalCluster {
     /// The address of one leaf.
     pub fn leaf_address(&self, shard: u32, replica: u32) -> SocketAddr {
         self.leaves[shard as usize][replica as usize].address
+    }
+
+    /// Every leaf's address, shard by shard.
+    pub fn leaf_addresses(&self) -> Vec<SocketAddr> {
+        self.leaves.iter().flatten().map(|leaf| leaf.address).collect()
     }
 
     /// Stops one leaf (gracefully) and waits until it has stopped.

@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tonic::Status;
 
+use super::cache::CacheStatus;
 use super::{RootSearcher, SearchRequest, SearchResponse};
 use crate::cluster::{Cluster, LeafClient, ReplicaState};
-use crate::config::{ClusterConfig, HedgingConfig, ShardConfig};
+use crate::config::{CacheConfig, ClusterConfig, HedgingConfig, ShardConfig};
 use crate::error::RootError;
 use scripted::{Script, ScriptedLeaf, doc_id};
 
@@ -41,9 +43,12 @@ fn cluster(shards: u32, replicas: u32, hedging: HedgingConfig) -> (RootSearcher,
         shard_count: None,
         discovery: None,
         admission: Default::default(),
+        rate_limit: Default::default(),
+        // These tests watch the fan-out: the same search repeated must reach the leaves.
+        cache: CacheConfig { enabled: false, ..CacheConfig::default() },
     };
     let cluster = Arc::new(Cluster::with_clients(&config, clients));
-    (RootSearcher::new(cluster, config.timeout_ms), leaves)
+    (RootSearcher::configured(cluster, &config), leaves)
 }
 
 fn no_hedging() -> HedgingConfig {
@@ -185,6 +190,8 @@ async fn a_cluster_file_with_the_wrong_shard_count_answers_nothing() {
         shard_count: None,
         discovery: None,
         admission: Default::default(),
+        rate_limit: Default::default(),
+        cache: Default::default(),
     };
     let clients = leaves.iter().map(|leaf| vec![("leaf".to_string(), LeafClient::local(leaf.clone()))]).collect();
     let root = RootSearcher::new(Arc::new(Cluster::with_clients(&config, clients)), 1_000);
@@ -217,4 +224,25 @@ async fn a_rollout_moves_searches_to_the_new_generation_without_mixing() {
         assert_eq!(ids(&response), [doc_id(1, 2), doc_id(0, 2)]);
         assert!(!response.partial, "{:?}", response.failures);
     }
+}
+
+#[tokio::test]
+async fn cached_answers_never_outlive_the_generation_they_were_computed_on() {
+    let (uncached, leaves) = cluster(2, 1, no_hedging());
+    let root = RootSearcher::new(uncached.cluster().clone(), 1_000);
+    let first = search(&root).await.unwrap();
+    assert_eq!((ids(&first), first.cache), (vec![doc_id(1, 1), doc_id(0, 1)], CacheStatus::Miss));
+    let again = search(&root).await.unwrap();
+    assert_eq!((ids(&again), again.cache), (ids(&first), CacheStatus::Hit));
+    // Every leaf moves to generation 2. Until the root hears of it, it pins 1 and the
+    // cached answer of 1 stands; once it has (its prober asks Info every second), the
+    // search is pinned to 2, which no cached answer was computed on.
+    leaves[0][0].become_(0, 2);
+    leaves[1][0].become_(1, 2);
+    root.cluster().learn_generations(Instant::now() + Duration::from_secs(1), true).await;
+    let moved = search(&root).await.unwrap();
+    assert_eq!((ids(&moved), moved.cache), (vec![doc_id(1, 2), doc_id(0, 2)], CacheStatus::Miss));
+    let cached = search(&root).await.unwrap();
+    assert_eq!((ids(&cached), cached.cache), (ids(&moved), CacheStatus::Hit));
+    assert_eq!(root.results().entry_count().await, 1, "the answer of generation 1 was released");
 }
