@@ -31,8 +31,8 @@
 //! probes_to_recover = 3    # good probes in a row that end probation
 //!
 //! [admission]              # optional; these are the defaults
-//! max_in_flight = 64       # searches and gets the root runs at once
-//! max_queue = 64           # others may wait for a slot ...
+//! max_in_flight = 16       # searches and gets the root runs at once
+//! max_queue = 32           # others may wait for a slot ...
 //! queue_timeout_ms = 50    # ... this long; beyond: 429 with Retry-After
 //! retry_after_secs = 1     # the Retry-After of a refusal
 //!
@@ -178,7 +178,7 @@ pub struct AdmissionConfig {
 
 impl Default for AdmissionConfig {
     fn default() -> AdmissionConfig {
-        AdmissionConfig { max_in_flight: 64, max_queue: 64, queue_timeout_ms: 50, retry_after_secs: 1 }
+        AdmissionConfig { max_in_flight: 16, max_queue: 32, queue_timeout_ms: 50, retry_after_secs: 1 }
     }
 }
 

@@ -23,6 +23,7 @@ pub struct SandboxBuilder {
     admission: AdmissionConfig,
     rate_limit: RateLimitConfig,
     cache: CacheConfig,
+    leaf_max_queue: Option<usize>,
 }
 
 /// A running cluster over a freshly built index, removed when dropped.
@@ -53,6 +54,7 @@ impl Sandbox {
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cache: CacheConfig::default(),
+            leaf_max_queue: None,
         }
     }
 
@@ -164,6 +166,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// Searches each leaf lets wait for a search thread (0: it refuses every search, as
+    /// a leaf whose queue is full does).
+    pub fn leaf_max_queue(mut self, max_queue: usize) -> Self {
+        self.leaf_max_queue = Some(max_queue);
+        self
+    }
+
     /// Builds the index and starts the servers.
     pub async fn start(self) -> Sandbox {
         let dataset = self.dataset.expect("a dataset");
@@ -190,6 +199,7 @@ impl SandboxBuilder {
             admission: self.admission.clone(),
             rate_limit: self.rate_limit.clone(),
             cache: self.cache.clone(),
+            leaf_max_queue: self.leaf_max_queue,
             ..LocalOptions::default()
         };
         let cluster = LocalCluster::start(&index_dir, &options).await.expect("the cluster starts");

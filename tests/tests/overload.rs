@@ -167,3 +167,36 @@ async fn each_client_gets_its_own_rate_limit() {
     assert!(fanout_tests::metrics::sample_sum(&metrics, "fanout_root_rate_limited_total", &[]) >= 3.0, "{metrics}");
     sandbox.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overloaded_leaves_make_a_429_never_a_partial_answer_nor_a_retry_storm() {
+    let docs = dataset_file("cranfield/docs.jsonl");
+    let schema = schema_file("cranfield/schema.toml");
+    // Leaves whose search queue holds nothing: every search they get is refused at once
+    // with RESOURCE_EXHAUSTED, as a leaf with a full queue refuses it.
+    let sandbox =
+        Sandbox::builder().dataset(&docs).schema(&schema).shards(SHARDS).replicas(2).leaf_max_queue(0).start().await;
+    const SEARCHES: u64 = 20;
+    for n in 0..SEARCHES {
+        let (status, body) = sandbox.search(&json!({"query": format!("boundary layer {n}"), "limit": 10})).await;
+        assert_eq!(status, 429, "overload must not become a partial answer: {body}");
+        assert_eq!(body["error"]["kind"], "overloaded", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("full search queues") && message.contains("search queue is full"), "{message}");
+    }
+    let (_, view) = sandbox.get("/api/v1/cluster").await;
+    for shard in view["shards"].as_array().unwrap() {
+        let requests: u64 = shard["replicas"].as_array().unwrap().iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+        // The first phase asks each shard: one replica, and the other only when the hedge
+        // budget allows; never more than one try per replica, and no phase after it.
+        assert!(requests <= 2 * SEARCHES, "shard {}: {requests} leaf requests for {SEARCHES} searches", shard["shard"]);
+        for replica in shard["replicas"].as_array().unwrap() {
+            assert_eq!(replica["state"], "healthy", "a busy replica is not ejected: {replica}");
+            assert!(replica["overloaded"].as_u64().unwrap() <= replica["requests"].as_u64().unwrap());
+        }
+    }
+    let metrics = sandbox.http_text("/metrics").await;
+    assert!(metrics.contains("# HELP fanout_root_leaf_overloaded_total "), "{metrics}");
+    assert!(fanout_tests::metrics::sample_sum(&metrics, "fanout_root_leaf_overloaded_total", &[]) >= SEARCHES as f64);
+    sandbox.stop().await;
+}

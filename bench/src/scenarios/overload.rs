@@ -1,5 +1,6 @@
 //! `overload`: what the root does when offered more than it can serve. Its capacity is
-//! measured first (closed loop, enough clients to keep every admission slot busy), then
+//! measured first (closed loop, one client per admission slot, so every slot is busy and
+//! none is refused), then
 //! the same cluster is offered 0.5×, 1×, 2× and 3× of it, open loop. The same steps run
 //! against a root with admission control effectively off (a bound no load reaches), the
 //! collapse the bound exists to prevent, in the same run.
@@ -39,21 +40,22 @@ pub struct Args {
     /// Skip measuring capacity: use this many queries per second.
     #[arg(long)]
     capacity: Option<f64>,
-    /// Clients of the closed-loop capacity measurement.
-    #[arg(long, default_value_t = 64)]
-    capacity_clients: usize,
+    /// Clients of the closed-loop capacity measurement (default: the admission bound, so
+    /// that every slot is busy and none is refused).
+    #[arg(long)]
+    capacity_clients: Option<usize>,
     /// Seconds of the capacity measurement (after one second of warm-up).
     #[arg(long, default_value_t = 5.0)]
     capacity_seconds: f64,
-    /// The admission bound under test: searches in flight.
+    /// The admission bound under test: searches in flight at the root.
     #[arg(long, default_value_t = AdmissionConfig::default().max_in_flight)]
-    max_in_flight: usize,
-    /// The admission bound under test: searches waiting.
+    admission_in_flight: usize,
+    /// The admission bound under test: searches waiting at the root.
     #[arg(long, default_value_t = AdmissionConfig::default().max_queue)]
-    max_queue: usize,
+    admission_queue: usize,
     /// The admission bound under test: how long a search may wait, in milliseconds.
     #[arg(long, default_value_t = AdmissionConfig::default().queue_timeout_ms)]
-    queue_timeout_ms: u64,
+    admission_queue_timeout_ms: u64,
     /// Leave out the run without admission control.
     #[arg(long)]
     skip_unbounded: bool,
@@ -76,6 +78,8 @@ struct Step {
     goodput_per_sec: f64,
     goodput_percent_of_capacity: f64,
     rejection_p99_ms: f64,
+    /// The p99 of the root's own time to refuse (its histogram's bucket bound).
+    root_refusal_p99_ms: Option<f64>,
     partial: u64,
     other_errors: u64,
     peak_rss_mib: Option<f64>,
@@ -86,9 +90,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let input = args.input.prepare(100_000)?;
     let index = input.index(args.shards)?;
     let bounded = AdmissionConfig {
-        max_in_flight: args.max_in_flight,
-        max_queue: args.max_queue,
-        queue_timeout_ms: args.queue_timeout_ms,
+        max_in_flight: args.admission_in_flight,
+        max_queue: args.admission_queue,
+        queue_timeout_ms: args.admission_queue_timeout_ms,
         ..AdmissionConfig::default()
     };
     let unbounded = AdmissionConfig { max_in_flight: 1 << 20, max_queue: 0, ..AdmissionConfig::default() };
@@ -109,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(capacity) => capacity,
                 None => {
                     let measured = closed_loop_capacity(target.clone(), &input.queries, &args).await;
-                    eprintln!("capacity: {measured:.0} complete answers/s ({} clients)", args.capacity_clients);
+                    eprintln!("capacity: {measured:.0} complete answers/s ({} clients)", capacity_clients(&args));
                     *capacity.get_or_insert(measured)
                 }
             };
@@ -119,7 +123,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let config = LoadConfig { max_in_flight: 16_384, ..args.run.load.config(rate) };
                 reset_peak_rss();
                 let label = format!("admission {name}, {factor}× capacity");
+                let before = refusal_buckets(&cluster.url()).await;
                 let result = measure(target.clone(), &input.queries, &config, &label).await;
+                let after = refusal_buckets(&cluster.url()).await;
                 let rejected = result.rejected;
                 let other_errors = result.errors.values().sum::<u64>() - rejected;
                 steps.push(Step {
@@ -133,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     goodput_per_sec: result.goodput,
                     goodput_percent_of_capacity: 100.0 * result.goodput / capacity,
                     rejection_p99_ms: result.rejection_latency.p99_ms,
+                    root_refusal_p99_ms: bucket_quantile(&before, &after, 0.99).map(|seconds| seconds * 1000.0),
                     partial: result.partial,
                     other_errors,
                     peak_rss_mib: peak_rss_mib(),
@@ -149,7 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "overload",
         json!({"data": args.input.corpus.data, "queries": args.input.queries, "queries_empty_after_escaping": input.empty,
                "shards": args.shards, "replicas": args.replicas, "factors": args.factors, "capacity_per_sec": capacity,
-               "capacity_measured": args.capacity.is_none(), "capacity_clients": args.capacity_clients,
+               "capacity_measured": args.capacity.is_none(), "capacity_clients": capacity_clients(&args),
                "admission": bounded, "cluster": args.cluster, "run": args.run,
                "memory": "peak resident set of the bench process, which runs root and leaves in process (cleared before each step)"}),
     );
@@ -196,7 +203,7 @@ async fn closed_loop_capacity(target: Arc<dyn Target>, queries: &[String], args:
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..args.capacity_clients)
+    let clients: Vec<_> = (0..capacity_clients(args))
         .map(|client| {
             let (target, measuring, stop, answered) =
                 (target.clone(), measuring.clone(), stop.clone(), answered.clone());
@@ -228,15 +235,20 @@ async fn closed_loop_capacity(target: Arc<dyn Target>, queries: &[String], args:
     count as f64 / seconds
 }
 
+/// Clients of the capacity measurement.
+fn capacity_clients(args: &Args) -> usize {
+    args.capacity_clients.unwrap_or(args.admission_in_flight)
+}
+
 /// The overload table in markdown.
 fn table(steps: &[Step]) -> String {
     let mut table = String::from(
-        "| admission | offered | offered/s | admitted p50 ms | p99 ms | p99.9 ms | rejected | goodput/s | goodput/capacity | rejection p99 ms | partial | other errors | peak RSS MiB |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| admission | offered | offered/s | admitted p50 ms | p99 ms | p99.9 ms | rejected | goodput/s | goodput/capacity | rejection p99 ms | at the root ≤ ms | partial | other errors | peak RSS MiB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for step in steps {
         table.push_str(&format!(
-            "| {} | {}× | {:.0} | {:.2} | {:.2} | {:.2} | {:.1}% | {:.0} | {:.0}% | {:.3} | {} | {} | {} |\n",
+            "| {} | {}× | {:.0} | {:.2} | {:.2} | {:.2} | {:.1}% | {:.0} | {:.0}% | {:.3} | {} | {} | {} | {} |\n",
             step.admission,
             step.factor,
             step.offered_per_sec,
@@ -247,12 +259,44 @@ fn table(steps: &[Step]) -> String {
             step.goodput_per_sec,
             step.goodput_percent_of_capacity,
             step.rejection_p99_ms,
+            step.root_refusal_p99_ms.map_or("-".into(), |ms| format!("{ms}")),
             step.partial,
             step.other_errors,
             step.peak_rss_mib.map_or("-".into(), |mib| format!("{mib:.0}")),
         ));
     }
     table
+}
+
+/// The cumulative buckets of the root's refusal-time histogram: (upper bound in
+/// seconds, count), from its `/metrics`.
+async fn refusal_buckets(base: &str) -> Vec<(f64, u64)> {
+    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else { return Vec::new() };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("fanout_root_refusal_duration_seconds_bucket{le=\"")?;
+            let (bound, count) = rest.split_once("\"}")?;
+            let bound = if bound == "+Inf" { f64::INFINITY } else { bound.parse().ok()? };
+            Some((bound, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The bucket bound under which `quantile` of the samples between two readings fall.
+fn bucket_quantile(before: &[(f64, u64)], after: &[(f64, u64)], quantile: f64) -> Option<f64> {
+    let deltas: Vec<(f64, u64)> = after
+        .iter()
+        .map(|(bound, count)| {
+            let earlier = before.iter().find(|(b, _)| b == bound).map_or(0, |(_, c)| *c);
+            (*bound, count.saturating_sub(earlier))
+        })
+        .collect();
+    let total = deltas.iter().map(|(_, count)| *count).max()?;
+    if total == 0 {
+        return None;
+    }
+    deltas.iter().find(|(_, count)| *count as f64 >= quantile * total as f64).map(|(bound, _)| *bound)
 }
 
 /// Clears the process's peak resident set (Linux: `/proc/self/clear_refs`), so the next
@@ -267,4 +311,20 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_quantile;
+
+    #[test]
+    fn the_quantile_of_a_histogram_between_two_readings_is_its_bucket_bound() {
+        let before = [(0.0001, 10), (0.001, 10), (0.01, 10), (f64::INFINITY, 10)];
+        // 100 new samples: 98 under 100 µs, 1 more under 1 ms, 1 more under 10 ms.
+        let after = [(0.0001, 108), (0.001, 109), (0.01, 110), (f64::INFINITY, 110)];
+        assert_eq!(bucket_quantile(&before, &after, 0.5), Some(0.0001));
+        assert_eq!(bucket_quantile(&before, &after, 0.99), Some(0.001));
+        assert_eq!(bucket_quantile(&before, &after, 1.0), Some(0.01));
+        assert_eq!(bucket_quantile(&after, &after, 0.99), None, "no samples in between");
+    }
 }

@@ -83,6 +83,10 @@ pub const COUNTERS: &[(&str, &str)] = &[
 /// Every histogram fanout records, with its help text.
 pub const HISTOGRAMS: &[(&str, &str)] = &[
     ("fanout_root_request_duration_seconds", "Time the root took to answer a search, in seconds."),
+    (
+        "fanout_root_refusal_duration_seconds",
+        "Time the root took to refuse a search for load (429: admission, leaf overload, rate limit), in seconds.",
+    ),
     ("fanout_leaf_queue_wait_seconds", "Time leaf work waited for a search thread, in seconds, by shard."),
     ("fanout_leaf_run_seconds", "Time leaf work ran on a search thread, in seconds, by shard and RPC."),
 ];
@@ -93,6 +97,10 @@ pub const LEAF_RPCS: &[&str] = &["search", "fetch", "stats", "get", "postings"];
 /// Every gauge fanout records, with its help text.
 pub const GAUGES: &[(&str, &str)] = &[
     ("fanout_root_discovered_leaves", "Addresses found by DNS discovery, by state (serving, refused, draining)."),
+    (
+        "fanout_root_admission_shedding",
+        "1 while the root refuses requests that find no free slot without queueing them (its queue stopped draining).",
+    ),
     ("fanout_root_cache_bytes", "Estimated bytes of the answers in the root's result cache."),
     ("fanout_root_cache_entries", "Answers in the root's result cache."),
     ("fanout_root_serving_generation", "The index generation the root pins new searches to (0: none known)."),
@@ -147,12 +155,14 @@ pub fn register_root() {
     // Adding zero creates the series without overwriting a value already set.
     metrics::gauge!("fanout_root_serving_generation").increment(0.0);
     metrics::gauge!("fanout_root_cache_entries").increment(0.0);
+    metrics::gauge!("fanout_root_admission_shedding").increment(0.0);
     metrics::gauge!("fanout_root_cache_bytes").increment(0.0);
     for rpc in ROOT_RPCS {
         metrics::counter!("fanout_root_leaf_response_bytes_total", "rpc" => *rpc).increment(0);
     }
     // Registering a histogram creates its (empty) series.
     let _ = metrics::histogram!("fanout_root_request_duration_seconds");
+    let _ = metrics::histogram!("fanout_root_refusal_duration_seconds");
 }
 
 /// Creates the series of a root's DNS discovery at zero.

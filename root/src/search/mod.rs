@@ -148,6 +148,9 @@ impl RootSearcher {
         };
         metrics::counter!("fanout_root_requests_total", "status" => status).increment(1);
         metrics::histogram!("fanout_root_request_duration_seconds").record(started.elapsed().as_secs_f64());
+        if result.as_ref().is_err_and(|error| error.retry_after_secs().is_some()) {
+            metrics::histogram!("fanout_root_refusal_duration_seconds").record(started.elapsed().as_secs_f64());
+        }
         result
     }
 

@@ -72,6 +72,9 @@ pub struct LocalOptions {
     pub leaf_fault_injection: bool,
     /// Faults every leaf injects from the start (needs `leaf_fault_injection`).
     pub leaf_faults: Faults,
+    /// Searches that may wait for a leaf's search thread before it refuses more (None:
+    /// the leaf's default).
+    pub leaf_max_queue: Option<usize>,
     /// The root's admission limits.
     pub admission: AdmissionConfig,
     /// The root's per-client rate limits.
@@ -91,6 +94,7 @@ impl Default for LocalOptions {
             hedging: HedgingConfig::default(),
             leaf_fault_injection: false,
             leaf_faults: Faults::default(),
+            leaf_max_queue: None,
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cache: CacheConfig::default(),
@@ -113,11 +117,13 @@ impl LocalCluster {
         for shard in 0..manifest.shard_count {
             let mut replicas = Vec::new();
             for _ in 0..options.replicas {
+                let defaults = LeafConfig::new(index_dir, shard);
                 let config = LeafConfig {
                     threads: options.leaf_threads,
                     fault_injection: options.leaf_fault_injection,
                     faults: options.leaf_faults,
-                    ..LeafConfig::new(index_dir, shard)
+                    max_queue: options.leaf_max_queue.unwrap_or(defaults.max_queue),
+                    ..defaults
                 };
                 replicas.push(start_leaf(&config).await?);
             }
