@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use fanout_cli::local::{LocalCluster, LocalOptions};
-use fanout_indexer::{BuildOptions, IndexSchema, Layout, build_index};
+use fanout_indexer::{BuildOptions, BuildSummary, IndexSchema, Layout, build_index};
 use fanout_proto::v1::root_client::RootClient;
 use fanout_root::config::{AdmissionConfig, CacheConfig, RateLimitConfig};
 use serde_json::Value;
@@ -90,18 +90,7 @@ impl Sandbox {
     /// Rebuilds the index in place from `dataset` (the next generation, as `fanout index`
     /// over an existing directory makes it) and tells every leaf to look for it.
     pub async fn rebuild(&self, dataset: &Path) -> u64 {
-        let options = BuildOptions {
-            layout: self.layout,
-            shards: self.shards,
-            index_name: "sandbox".into(),
-            progress: false,
-            ..BuildOptions::default()
-        };
-        let (dataset, schema, dir) = (dataset.to_path_buf(), self.schema.clone(), self.index_dir.clone());
-        let summary = tokio::task::spawn_blocking(move || build_index(&dataset, &schema, &dir, &options))
-            .await
-            .expect("the build does not panic")
-            .expect("the index rebuilds");
+        let summary = build(dataset, &self.schema, &self.index_dir, self.layout, self.shards).await;
         for address in self.cluster.leaf_addresses() {
             let mut admin = fanout_proto::v1::leaf_admin_client::LeafAdminClient::connect(format!("http://{address}"))
                 .await
@@ -179,19 +168,7 @@ impl SandboxBuilder {
         let schema = IndexSchema::read(&self.schema.expect("a schema")).expect("a valid schema");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let index_dir = dir.path().join("index");
-        let options = BuildOptions {
-            layout: self.layout,
-            shards: self.shards,
-            index_name: "sandbox".into(),
-            progress: false,
-            ..BuildOptions::default()
-        };
-        let build_schema = schema.clone();
-        let build_dir = index_dir.clone();
-        tokio::task::spawn_blocking(move || build_index(&dataset, &build_schema, &build_dir, &options))
-            .await
-            .expect("the build does not panic")
-            .expect("the index builds");
+        build(&dataset, &schema, &index_dir, self.layout, self.shards).await;
         let options = LocalOptions {
             replicas: self.replicas,
             leaf_threads: 2,
@@ -213,6 +190,18 @@ impl SandboxBuilder {
             shards: self.shards,
         }
     }
+}
+
+/// Builds the sandbox's index from `dataset` into `dir` (replacing what is there, as the
+/// next generation).
+async fn build(dataset: &Path, schema: &IndexSchema, dir: &Path, layout: Layout, shards: u32) -> BuildSummary {
+    let options =
+        BuildOptions { layout, shards, index_name: "sandbox".into(), progress: false, ..BuildOptions::default() };
+    let (dataset, schema, dir) = (dataset.to_path_buf(), schema.clone(), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || build_index(&dataset, &schema, &dir, &options))
+        .await
+        .expect("the build does not panic")
+        .expect("the index builds")
 }
 
 /// The (id, score) pairs of a search answer's hits.
