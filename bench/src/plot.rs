@@ -135,6 +135,22 @@ where
     area.present().map_err(|e| e.to_string())
 }
 
+/// Each measurement's latency spectrum, p0 to p99.99, on a "nines" axis: one series per
+/// measurement, labelled as it is.
+pub fn spectra(measurements: &[crate::report::Measurement]) -> Vec<Series> {
+    measurements
+        .iter()
+        .map(|m| Series {
+            label: m.label.clone(),
+            points: crate::report::spectrum(&m.result.histogram)
+                .into_iter()
+                .map(|(p, ms)| (nines(p), ms))
+                .filter(|(x, _)| *x <= 4.0)
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use super::common::{RunArgs, measure};
 use super::corpus::QueryCorpus;
 use crate::cluster::{BenchCluster, ClusterArgs, ClusterSpec};
 use crate::load::LoadConfig;
+use crate::plot::{Chart, draw, spectra};
 use crate::report::{Measurement, RunReport};
 use crate::target::{HttpTarget, Target};
 
@@ -78,5 +79,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     report.summary =
         json!({"runs": figures, "p50_on_over_off": ratio(|p| p.p50_ms), "p99_on_over_off": ratio(|p| p.p99_ms)});
-    args.run.output.finish(&report, &[])
+    let title =
+        format!("query log in order, {} shards x {} replicas, result cache off and on", args.shards, args.replicas);
+    let chart = Chart { title: &title, x_label: "percentile", y_label: "latency (ms)", nines: true, log_y: true };
+    let stem = args.run.output.out.join(format!("cache-{}", report.unix_time));
+    let plots = draw(&stem, &chart, &spectra(&report.measurements))?;
+    args.run.output.finish(&report, &plots)
 }

@@ -14,8 +14,8 @@ use serde_json::json;
 use super::common::{RunArgs, measure};
 use super::corpus::QueryCorpus;
 use crate::cluster::{BenchCluster, ClusterArgs, ClusterSpec};
-use crate::plot::{Chart, Series, draw, nines};
-use crate::report::{Measurement, RunReport, spectrum};
+use crate::plot::{Chart, draw, spectra};
+use crate::report::{Measurement, RunReport};
 use crate::target::HttpTarget;
 
 /// Arguments of `stragglers`.
@@ -75,18 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "p99_ratio_hedging_on": p99(2) / p99(0),
         "extra_leaf_requests_percent_hedging_on": report.measurements[2].result.extra_leaf_requests_percent,
     });
-    let series: Vec<Series> = report
-        .measurements
-        .iter()
-        .map(|m| Series {
-            label: m.label.clone(),
-            points: spectrum(&m.result.histogram)
-                .into_iter()
-                .map(|(p, ms)| (nines(p), ms))
-                .filter(|(x, _)| *x <= 4.0)
-                .collect(),
-        })
-        .collect();
+    let series = spectra(&report.measurements);
     let title = format!(
         "{} shards x {} replicas, {:.1}% of searches +{:?}",
         args.shards,

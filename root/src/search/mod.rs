@@ -158,11 +158,10 @@ impl RootSearcher {
         let request = request.validate(self.default_timeout_ms)?;
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
         let cached = request.use_cache && self.results.enabled();
-        let key = |generation| CacheKey { generation, request: request.cache_key() };
         // A hit costs no fan-out: it is answered before admission, even under overload.
         if cached
             && let Some(generation) = self.cluster.serving_generation()
-            && let Some(hit) = self.results.get(&key(generation)).await
+            && let Some(hit) = self.results.get(&CacheKey { generation, request: request.cache_key() }).await
         {
             metrics::counter!("fanout_root_cache_requests_total", "outcome" => "hit").increment(1);
             return Ok(finish(&hit, CacheStatus::Hit, started));
@@ -171,22 +170,7 @@ impl RootSearcher {
         let mut retries = 0;
         loop {
             let generation = self.pin_generation(deadline).await;
-            let pinned = self.search_pinned(&request, generation, deadline, started);
-            let answer = if cached && generation != 0 {
-                // A request waiting for an identical one's answer gives up shortly after
-                // its own deadline (the one computing answers by its deadline itself).
-                let give_up = deadline + WAIT_GRACE;
-                match tokio::time::timeout_at(give_up, self.results.get_or_compute(key(generation), pinned)).await {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        return Err(RootError::DeadlineExceeded(
-                            "deadline exceeded waiting for an identical search under way".into(),
-                        ));
-                    }
-                }
-            } else {
-                pinned.await.map(|response| (Arc::new(response), CacheStatus::Bypass)).map_err(Arc::new)
-            };
+            let answer = self.answer_pinned(&request, cached, generation, deadline, started).await;
             let status = match &answer {
                 Ok((_, status)) => *status,
                 Err(_) if cached => CacheStatus::Miss,
@@ -224,6 +208,34 @@ impl RootSearcher {
                 },
             }
         }
+    }
+
+    /// The answer of a search pinned to `generation`: from the result cache or computed
+    /// (once for every identical request that misses meanwhile) when `cached`, else
+    /// computed; and where it came from.
+    async fn answer_pinned(
+        &self,
+        request: &ValidRequest,
+        cached: bool,
+        generation: u64,
+        deadline: Instant,
+        started: Instant,
+    ) -> Result<(Arc<SearchResponse>, CacheStatus), Arc<Uncached>> {
+        let pinned = self.search_pinned(request, generation, deadline, started);
+        // Nothing is cached for generation 0 (no shard's generation is known).
+        if !cached || generation == 0 {
+            let status = if cached { CacheStatus::Miss } else { CacheStatus::Bypass };
+            return pinned.await.map(|response| (Arc::new(response), status)).map_err(Arc::new);
+        }
+        let key = CacheKey { generation, request: request.cache_key() };
+        // A request waiting for an identical one's answer gives up shortly after its own
+        // deadline (the one computing answers by its deadline itself).
+        tokio::time::timeout_at(deadline + WAIT_GRACE, self.results.get_or_compute(key, pinned)).await.unwrap_or_else(
+            |_| {
+                let waited = RootError::DeadlineExceeded("deadline exceeded waiting for an identical search".into());
+                Err(Arc::new(Uncached::Failed(waited)))
+            },
+        )
     }
 
     /// One search pinned to `generation`: a complete answer (cacheable), or why not.
