@@ -203,11 +203,12 @@ async fn closed_loop_capacity(target: Arc<dyn Target>, queries: &[String], args:
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
+    let queries: Arc<[String]> = queries.into();
     let clients: Vec<_> = (0..capacity_clients(args))
         .map(|client| {
             let (target, measuring, stop, answered) =
                 (target.clone(), measuring.clone(), stop.clone(), answered.clone());
-            let queries = queries.to_vec();
+            let queries = queries.clone();
             let mut sample = ChaCha8Rng::seed_from_u64(args.run.load.seed ^ client as u64);
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {

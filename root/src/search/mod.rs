@@ -157,11 +157,13 @@ impl RootSearcher {
     async fn execute(&self, request: SearchRequest, started: Instant) -> Result<SearchResponse, RootError> {
         let request = request.validate(self.default_timeout_ms)?;
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
-        let cached = request.use_cache && self.results.enabled();
+        // The normalized request, once: it keys the cache at every generation tried.
+        let cache_key = (request.use_cache && self.results.enabled()).then(|| request.cache_key());
+        let cached = cache_key.is_some();
         // A hit costs no fan-out: it is answered before admission, even under overload.
-        if cached
+        if let Some(key) = &cache_key
             && let Some(generation) = self.cluster.serving_generation()
-            && let Some(hit) = self.results.get(&CacheKey { generation, request: request.cache_key() }).await
+            && let Some(hit) = self.results.get(&CacheKey { generation, request: key.clone() }).await
         {
             metrics::counter!("fanout_root_cache_requests_total", "outcome" => "hit").increment(1);
             return Ok(finish(&hit, CacheStatus::Hit, started));
@@ -170,7 +172,7 @@ impl RootSearcher {
         let mut retries = 0;
         loop {
             let generation = self.pin_generation(deadline).await;
-            let answer = self.answer_pinned(&request, cached, generation, deadline, started).await;
+            let answer = self.answer_pinned(&request, cache_key.as_deref(), generation, deadline, started).await;
             let status = match &answer {
                 Ok((_, status)) => *status,
                 Err(_) if cached => CacheStatus::Miss,
@@ -211,23 +213,23 @@ impl RootSearcher {
     }
 
     /// The answer of a search pinned to `generation`: from the result cache or computed
-    /// (once for every identical request that misses meanwhile) when `cached`, else
-    /// computed; and where it came from.
+    /// (once for every identical request that misses meanwhile) when the request has a
+    /// `cache_key`, else computed; and where it came from.
     async fn answer_pinned(
         &self,
         request: &ValidRequest,
-        cached: bool,
+        cache_key: Option<&str>,
         generation: u64,
         deadline: Instant,
         started: Instant,
     ) -> Result<(Arc<SearchResponse>, CacheStatus), Arc<Uncached>> {
         let pinned = self.search_pinned(request, generation, deadline, started);
         // Nothing is cached for generation 0 (no shard's generation is known).
-        if !cached || generation == 0 {
-            let status = if cached { CacheStatus::Miss } else { CacheStatus::Bypass };
+        let Some(key) = cache_key.filter(|_| generation != 0) else {
+            let status = if cache_key.is_some() { CacheStatus::Miss } else { CacheStatus::Bypass };
             return pinned.await.map(|response| (Arc::new(response), status)).map_err(Arc::new);
-        }
-        let key = CacheKey { generation, request: request.cache_key() };
+        };
+        let key = CacheKey { generation, request: key.to_string() };
         // A request waiting for an identical one's answer gives up shortly after its own
         // deadline (the one computing answers by its deadline itself).
         tokio::time::timeout_at(deadline + WAIT_GRACE, self.results.get_or_compute(key, pinned)).await.unwrap_or_else(
