@@ -2,9 +2,11 @@
 //! loopback), or as separate `fanout leaf` and `fanout root` processes (the `fanout`
 //! binary next to `fanout-bench`, or `--fanout-bin`).
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use fanout_cli::local::{LocalCluster, LocalOptions};
@@ -118,8 +120,17 @@ impl BenchCluster {
     }
 }
 
+/// A free loopback port, never one handed out before in this process (the kernel may
+/// offer a just-released port again before the process it was given to has bound it).
 fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
 fn spawn(bin: &Path, args: &[String]) -> anyhow::Result<Process> {
