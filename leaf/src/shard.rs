@@ -11,9 +11,9 @@ use fanout_contracts::schema::FieldSpec;
 use fanout_contracts::term_layout::{POSTINGS_DIR, STORE_DIR, store_schema};
 use fanout_contracts::{FieldKind, IndexSchema, Layout, Manifest, Position};
 use fanout_proto::v1::{
-    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse, InfoResponse,
-    LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ScoredDoc, ShardIdentity, StatsRequest,
-    StatsResponse,
+    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse, GlobalStats,
+    Highlight, InfoResponse, LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ScoredDoc,
+    ShardIdentity, StatsRequest, StatsResponse,
 };
 use serde_json::{Map, Value as Json};
 use tantivy::aggregation::{AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector};
@@ -28,7 +28,7 @@ use crate::error::LeafError;
 use crate::postings::PostingsIndex;
 use crate::ranking::{Ranking, key_source};
 use crate::snippets::Highlighter;
-use crate::statistics::{GlobalStatistics, local_statistics};
+use crate::statistics::{GlobalStatistics, decode_terms, local_statistics, query_terms};
 
 /// A shard opened for serving.
 pub struct Shard {
@@ -140,9 +140,12 @@ impl Shard {
     pub fn stats(&self, request: &StatsRequest) -> Result<StatsResponse, LeafError> {
         self.require_document_layout("Stats")?;
         self.check_generation(request.generation)?;
-        let query = &request.query;
-        let query = self.parse_query(query)?;
-        let share = local_statistics(&self.searcher(), query.as_ref(), &self.text_fields)?;
+        let terms = if request.by_terms {
+            decode_terms(&request.terms)?
+        } else {
+            query_terms(self.parse_query(&request.query)?.as_ref())
+        };
+        let share = local_statistics(&self.searcher(), &terms, &self.text_fields)?;
         Ok(StatsResponse { generation: self.manifest.generation, identity: Some(self.identity()), ..share })
     }
 
@@ -157,9 +160,20 @@ impl Shard {
                 "offset + limit must be at most {MAX_WINDOW}, got {wanted}"
             )));
         }
-        let query =
-            with_filters(self.parse_query(&request.query)?, &parse_filters(&request.filters_json)?, &self.schema)?;
+        let parsed = self.parse_query(&request.query)?;
+        let query = with_filters(parsed.box_clone(), &parse_filters(&request.filters_json)?, &self.schema)?;
         let searcher = self.searcher();
+        // Checked before searching: a bad field or highlight fails fast.
+        let inline = match &request.fetch {
+            Some(fetch) => Some(self.document_loader(
+                &fetch.fields,
+                fetch.highlight.as_ref(),
+                request.stats.as_ref(),
+                Some(parsed.as_ref()),
+                &searcher,
+            )?),
+            None => None,
+        };
         let statistics = request.stats.as_ref().map(|stats| GlobalStatistics::decode(stats, &searcher)).transpose()?;
         let statistics = statistics.as_ref();
         let source = key_source(&self.schema, &request.sort_field, request.ascending)?;
@@ -176,7 +190,7 @@ impl Shard {
         });
         let collector = CancellableCollector::new((top, Count, aggregations), cancel.clone());
         let (top, total_hits, aggregations) = collect(&searcher, query.as_ref(), &collector, statistics)?;
-        let hits = top
+        let hits: Vec<ScoredDoc> = top
             .unwrap_or_default()
             .into_iter()
             .skip(request.offset as usize)
@@ -187,6 +201,16 @@ impl Shard {
                 sort_value: hit.sort_value,
             })
             .collect();
+        let docs = match inline {
+            Some(loader) => {
+                let addresses: Vec<DocAddress> = (hits.iter())
+                    .filter_map(|hit| hit.address)
+                    .map(|address| DocAddress::new(address.segment_ord, address.doc_id))
+                    .collect();
+                loader.load(&searcher, &addresses, cancel)?
+            }
+            None => Vec::new(),
+        };
         let intermediate_aggs = aggregations
             .map(|intermediate| postcard::to_allocvec(&intermediate))
             .transpose()
@@ -197,6 +221,7 @@ impl Shard {
             total_hits: total_hits as u64,
             generation: self.manifest.generation,
             intermediate_aggs,
+            docs,
             identity: Some(self.identity()),
         })
     }
@@ -204,15 +229,14 @@ impl Shard {
     /// The id and requested stored fields of documents found by an earlier search.
     pub fn fetch(&self, request: &FetchRequest, cancel: &CancelFlag) -> Result<FetchResponse, LeafError> {
         self.check_generation(request.generation)?;
-        let fields = self.fields_to_return(&request.fields)?;
         let searcher = self.searcher();
-        let highlighter = match &request.highlight {
-            Some(highlight) if !highlight.fields.is_empty() => {
-                let query = self.parse_query(&highlight.query)?;
-                Some(Highlighter::new(highlight, query.as_ref(), &self.schema, &self.index, &searcher)?)
-            }
+        let query = match &request.highlight {
+            Some(highlight) if !highlight.fields.is_empty() => Some(self.parse_query(&highlight.query)?),
             _ => None,
         };
+        let stats = request.highlight.as_ref().and_then(|highlight| highlight.stats.as_ref());
+        let loader =
+            self.document_loader(&request.fields, request.highlight.as_ref(), stats, query.as_deref(), &searcher)?;
         let addresses: Vec<DocAddress> = match &self.term {
             Some((_, ordinal_field)) if request.addresses.is_empty() => request
                 .ordinals
@@ -230,19 +254,29 @@ impl Shard {
                 .map(|address| self.check_address(&searcher, address))
                 .collect::<Result<_, _>>()?,
         };
-        let mut docs = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            if cancel.is_cancelled() {
-                return Err(LeafError::Cancelled);
-            }
-            let document: TantivyDocument = searcher.doc(address)?;
-            let mut fetched = self.fetched_doc(&document, &fields);
-            if let Some(highlighter) = &highlighter {
-                fetched.highlights = highlighter.highlight(&document);
-            }
-            docs.push(fetched);
-        }
+        let docs = loader.load(&searcher, &addresses, cancel)?;
         Ok(FetchResponse { docs, identity: Some(self.identity()) })
+    }
+
+    /// What loads documents for a fetch, or for a search that fetches inline: the stored
+    /// `fields` (all when empty) and, when `highlight` names fields, snippets of `query`
+    /// weighted with `stats`.
+    fn document_loader(
+        &self,
+        fields: &[String],
+        highlight: Option<&Highlight>,
+        stats: Option<&GlobalStats>,
+        query: Option<&dyn Query>,
+        searcher: &Searcher,
+    ) -> Result<DocumentLoader<'_>, LeafError> {
+        let fields = self.fields_to_return(fields)?;
+        let highlighter = match (highlight, query) {
+            (Some(highlight), Some(query)) if !highlight.fields.is_empty() => {
+                Some(Highlighter::new(highlight, stats, query, &self.schema, &self.index, searcher)?)
+            }
+            _ => None,
+        };
+        Ok(DocumentLoader { shard: self, fields, highlighter })
     }
 
     /// The document with this id, if this shard has it.
@@ -360,6 +394,37 @@ impl Shard {
             reload_error: String::new(),
             source: String::new(),
         }
+    }
+}
+
+/// Loads documents' stored fields and snippets, as a fetch asked for them.
+struct DocumentLoader<'a> {
+    shard: &'a Shard,
+    fields: Vec<(String, Field, FieldKind)>,
+    highlighter: Option<Highlighter>,
+}
+
+impl DocumentLoader<'_> {
+    /// The documents at `addresses`, in their order.
+    fn load(
+        &self,
+        searcher: &Searcher,
+        addresses: &[DocAddress],
+        cancel: &CancelFlag,
+    ) -> Result<Vec<FetchedDoc>, LeafError> {
+        let mut docs = Vec::with_capacity(addresses.len());
+        for &address in addresses {
+            if cancel.is_cancelled() {
+                return Err(LeafError::Cancelled);
+            }
+            let document: TantivyDocument = searcher.doc(address)?;
+            let mut fetched = self.shard.fetched_doc(&document, &self.fields);
+            if let Some(highlighter) = &self.highlighter {
+                fetched.highlights = highlighter.highlight(&document);
+            }
+            docs.push(fetched);
+        }
+        Ok(docs)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use fanout_contracts::{FieldKind, IndexSchema};
-use fanout_proto::v1::Highlight;
+use fanout_proto::v1::{GlobalStats, Highlight};
 use tantivy::query::Query;
 use tantivy::schema::Field;
 use tantivy::snippet::SnippetGenerator;
@@ -25,15 +25,17 @@ pub struct Highlighter {
 }
 
 impl Highlighter {
-    /// Prepares snippets of `highlight.fields` for `query`.
+    /// Prepares snippets of `highlight.fields` for `query`, its terms weighted with the
+    /// global `stats` (the shard's own document frequencies for terms they lack).
     pub fn new(
         highlight: &Highlight,
+        stats: Option<&GlobalStats>,
         query: &dyn Query,
         schema: &IndexSchema,
         index: &Index,
         searcher: &Searcher,
     ) -> Result<Highlighter, LeafError> {
-        let global: HashMap<Term, u64> = match &highlight.stats {
+        let global: HashMap<Term, u64> = match stats {
             Some(stats) => stats
                 .doc_freqs
                 .iter()

@@ -8,6 +8,7 @@ use tantivy::query::{Bm25StatisticsProvider, Query};
 use tantivy::schema::Field;
 use tantivy::{Searcher, Term};
 
+use fanout_contracts::limits::MAX_STATISTICS_TERMS;
 use fanout_contracts::terms::{decode_term, encode_term};
 
 use crate::error::LeafError;
@@ -57,12 +58,33 @@ impl Bm25StatisticsProvider for GlobalStatistics<'_> {
     }
 }
 
-/// This shard's share of the statistics of `query`: document count, token counts of
-/// the given text fields and the document frequency of each of the query's terms (the
-/// caller fills in the generation).
+/// The terms a query scores with, sorted and without repeats: the terms its statistics
+/// are asked for.
+pub fn query_terms(query: &dyn Query) -> Vec<Term> {
+    let mut terms: Vec<Term> = Vec::new();
+    query.query_terms(&mut |term, _| terms.push(term.clone()));
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// Decodes the terms a statistics request names, refusing more than [`MAX_STATISTICS_TERMS`].
+pub fn decode_terms(encoded: &[Vec<u8>]) -> Result<Vec<Term>, LeafError> {
+    if encoded.len() > MAX_STATISTICS_TERMS {
+        return Err(LeafError::InvalidArgument(format!(
+            "a statistics request names {} terms; at most {MAX_STATISTICS_TERMS} are answered",
+            encoded.len()
+        )));
+    }
+    encoded.iter().map(|term| decode_term(term).map_err(LeafError::from)).collect()
+}
+
+/// This shard's share of the statistics of `terms`: document count, token counts of the
+/// given text fields and the document frequency of each term (the caller fills in the
+/// generation).
 pub fn local_statistics(
     searcher: &Searcher,
-    query: &dyn Query,
+    terms: &[Term],
     text_fields: &[Field],
 ) -> Result<StatsResponse, LeafError> {
     let total_num_docs = Bm25StatisticsProvider::total_num_docs(searcher)?;
@@ -70,13 +92,9 @@ pub fn local_statistics(
     for field in text_fields {
         total_num_tokens.insert(field.field_id(), searcher.total_num_tokens(*field)?);
     }
-    let mut terms: Vec<Term> = Vec::new();
-    query.query_terms(&mut |term, _| terms.push(term.clone()));
-    terms.sort();
-    terms.dedup();
     let mut doc_freqs = Vec::with_capacity(terms.len());
     for term in terms {
-        doc_freqs.push(TermDocFreq { doc_freq: searcher.doc_freq(&term)?, term: encode_term(&term) });
+        doc_freqs.push(TermDocFreq { doc_freq: searcher.doc_freq(term)?, term: encode_term(term) });
     }
     Ok(StatsResponse { total_num_docs, total_num_tokens, doc_freqs, generation: 0, identity: None })
 }

@@ -46,6 +46,13 @@
 //! enabled = true           # cache complete answers, per index generation
 //! max_bytes = 67108864     # bound on the answers' estimated size (64 MiB)
 //! ttl_secs = 60            # an entry lives at most this long
+//!
+//! [statistics]             # optional; these are the defaults
+//! cached = true            # keep each term's statistics: searches skip the Stats round trip
+//! max_bytes = 16777216     # bound on the kept terms' estimated size (16 MiB)
+//!
+//! [fetch]                  # optional; these are the defaults
+//! inline_max_hits = 20     # pages this deep are fetched with the query (one round trip)
 //! ```
 //!
 //! Shards are numbered in file order: the first `[[shard]]` is shard 0.
@@ -68,6 +75,8 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use fanout_contracts::limits::MAX_WINDOW;
 
 use crate::error::RootError;
 
@@ -110,7 +119,53 @@ pub struct ClusterConfig {
     /// The result cache.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Global statistics kept per term, so that searches skip the statistics round trip.
+    #[serde(default)]
+    pub statistics: StatisticsConfig,
+    /// When a search's stored fields come back with its query phase.
+    #[serde(default)]
+    pub fetch: FetchConfig,
 }
+
+/// The root's per-term statistics: every (field, term)'s document frequency over the
+/// whole index, and the per-field totals, kept per index generation. A search whose
+/// terms are all known skips the statistics round trip; one with unknown terms asks the
+/// shards for those only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatisticsConfig {
+    /// Whether statistics are kept at all (false: every search asks the shards).
+    pub cached: bool,
+    /// The bound on the kept terms' estimated size, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for StatisticsConfig {
+    fn default() -> StatisticsConfig {
+        StatisticsConfig { cached: true, max_bytes: 16 << 20 }
+    }
+}
+
+/// The fetch of a search's stored fields and snippets: with the query phase (one round
+/// trip; each shard returns the documents of all its candidate hits) when the page is
+/// shallow, or in a second phase for the final page only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// The deepest page (offset + limit) fetched with the query phase; 0: always in a
+    /// second phase.
+    pub inline_max_hits: u32,
+}
+
+impl Default for FetchConfig {
+    fn default() -> FetchConfig {
+        FetchConfig { inline_max_hits: DEFAULT_INLINE_FETCH_MAX_HITS }
+    }
+}
+
+/// The deepest page fetched with the query phase by default (measured: bench/README.md,
+/// "overhead").
+pub const DEFAULT_INLINE_FETCH_MAX_HITS: u32 = 20;
 
 /// Per-client rate limits (off unless `per_second` > 0).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -366,6 +421,8 @@ impl ClusterConfig {
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cache: CacheConfig::default(),
+            statistics: StatisticsConfig::default(),
+            fetch: FetchConfig::default(),
         }
     }
 
@@ -452,6 +509,17 @@ impl ClusterConfig {
             return Err(RootError::Config(format!(
                 "rate_limit.per_second must be 0 (off) or a positive number, and burst at least 1 (got {} and {})",
                 rate.per_second, rate.burst
+            )));
+        }
+        if self.statistics.cached && self.statistics.max_bytes == 0 {
+            return Err(RootError::Config(
+                "statistics.max_bytes must be at least 1 (or set statistics.cached = false)".into(),
+            ));
+        }
+        if self.fetch.inline_max_hits > MAX_WINDOW {
+            return Err(RootError::Config(format!(
+                "fetch.inline_max_hits must be at most {MAX_WINDOW} (the deepest page), got {}",
+                self.fetch.inline_max_hits
             )));
         }
         if self.cache.enabled && (self.cache.ttl_secs == 0 || self.cache.max_bytes == 0) {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::{BuildOptions, BuildSummary, IndexSchema, Layout, build_index};
 use fanout_proto::v1::root_client::RootClient;
-use fanout_root::config::{AdmissionConfig, CacheConfig, RateLimitConfig};
+use fanout_root::config::{AdmissionConfig, CacheConfig, FetchConfig, RateLimitConfig, StatisticsConfig};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -23,6 +23,8 @@ pub struct SandboxBuilder {
     admission: AdmissionConfig,
     rate_limit: RateLimitConfig,
     cache: CacheConfig,
+    statistics: StatisticsConfig,
+    fetch: FetchConfig,
     leaf_max_queue: Option<usize>,
 }
 
@@ -54,6 +56,8 @@ impl Sandbox {
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cache: CacheConfig::default(),
+            statistics: StatisticsConfig::default(),
+            fetch: FetchConfig::default(),
             leaf_max_queue: None,
         }
     }
@@ -155,6 +159,18 @@ impl SandboxBuilder {
         self
     }
 
+    /// The root's per-term statistics.
+    pub fn statistics(mut self, statistics: StatisticsConfig) -> Self {
+        self.statistics = statistics;
+        self
+    }
+
+    /// When the root fetches pages with the query phase.
+    pub fn fetch(mut self, fetch: FetchConfig) -> Self {
+        self.fetch = fetch;
+        self
+    }
+
     /// Searches each leaf lets wait for a search thread (0: it refuses every search, as
     /// a leaf whose queue is full does).
     pub fn leaf_max_queue(mut self, max_queue: usize) -> Self {
@@ -176,6 +192,8 @@ impl SandboxBuilder {
             admission: self.admission.clone(),
             rate_limit: self.rate_limit.clone(),
             cache: self.cache.clone(),
+            statistics: self.statistics.clone(),
+            fetch: self.fetch.clone(),
             leaf_max_queue: self.leaf_max_queue,
             ..LocalOptions::default()
         };

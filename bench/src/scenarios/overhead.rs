@@ -163,7 +163,7 @@ impl InProcessScatter {
         let shares = self
             .shards
             .par_iter()
-            .map(|shard| shard.stats(&StatsRequest { query: query.to_string(), generation: 0 }))
+            .map(|shard| shard.stats(&StatsRequest { query: query.to_string(), ..StatsRequest::default() }))
             .collect::<Result<Vec<_>, _>>()?;
         let request = LeafSearchRequest {
             query: query.to_string(),

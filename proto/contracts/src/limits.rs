@@ -10,3 +10,6 @@ pub const MAX_WINDOW: u32 = 10_000;
 pub const MAX_QUERY_BYTES: usize = 4_096;
 /// The most terms one postings request (term layout) may carry.
 pub const MAX_TERMS: usize = 1024;
+/// The most terms one statistics request may name: more than a longest query can score
+/// with over every default field.
+pub const MAX_STATISTICS_TERMS: usize = 65_536;

@@ -50,14 +50,7 @@ pub async fn fetch_phase(
             Locator::Ordinal(ordinal) => ordinals.push(ordinal),
         }
     }
-    let highlight = request.highlight.as_ref().map(|highlight| Highlight {
-        query: request.query.clone(),
-        stats: Some(statistics.clone()),
-        fields: highlight.fields.clone(),
-        pre_tag: highlight.pre_tag.clone(),
-        post_tag: highlight.post_tag.clone(),
-        max_chars: highlight.max_chars,
-    });
+    let highlight = highlight_request(request, Some(statistics.clone()));
     let wanted: BTreeMap<u32, usize> = by_shard.iter().map(|(shard, (a, o))| (*shard, a.len() + o.len())).collect();
     let requests = by_shard
         .into_iter()
@@ -89,10 +82,28 @@ pub async fn fetch_phase(
         let Some(doc) = fetched.get_mut(&hit.shard).and_then(Iterator::next) else {
             continue;
         };
-        let fields = RawValue::from_string(doc.fields_json)
-            .map_err(|err| RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard)))?;
-        let highlights = doc.highlights.into_iter().collect();
-        hits.push(Hit { id: doc.id, score: hit.score, shard: hit.shard, sort: hit.sort_value, fields, highlights });
+        hits.push(fetched_hit(hit, doc)?);
     }
     Ok(hits)
+}
+
+/// The snippets a request asks for, as a fetch (or a search fetching inline) carries
+/// them; `statistics` weigh their terms (a search sends its own).
+pub fn highlight_request(request: &ValidRequest, statistics: Option<GlobalStats>) -> Option<Highlight> {
+    request.highlight.as_ref().map(|highlight| Highlight {
+        query: request.query.clone(),
+        stats: statistics,
+        fields: highlight.fields.clone(),
+        pre_tag: highlight.pre_tag.clone(),
+        post_tag: highlight.post_tag.clone(),
+        max_chars: highlight.max_chars,
+    })
+}
+
+/// A hit of the final page with its fetched document.
+pub fn fetched_hit(hit: &PageHit, doc: FetchedDoc) -> Result<Hit, RootError> {
+    let fields = RawValue::from_string(doc.fields_json)
+        .map_err(|err| RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard)))?;
+    let highlights = doc.highlights.into_iter().collect();
+    Ok(Hit { id: doc.id, score: hit.score, shard: hit.shard, sort: hit.sort_value, fields, highlights })
 }

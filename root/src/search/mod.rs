@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`request`]: the request as users send it and its validation.
 //! - [`scatter`](mod@scatter): the one way to call a set of shards and account for them.
-//! - [`stats`]: global BM25 statistics, cached per query and generation.
+//! - [`analyzer`]: the index's own query analysis, at the root.
+//! - [`stats`]: global BM25 statistics, kept per term and generation.
 //! - [`query`]: the document layout's search (statistics, query phase, merge, fetch).
 //! - [`term_layout`]: the term layout's search (postings by term, combined at the root).
 //! - [`merge`]: the k-way merge in the total order of hits.
@@ -23,6 +24,7 @@
 //! generation when a rollout left some shard without a replica of the pinned one.
 
 pub mod aggregations;
+pub mod analyzer;
 pub mod answer;
 pub mod cache;
 pub mod fetch;
@@ -46,15 +48,18 @@ use tokio::time::Instant;
 
 use crate::admission::Admission;
 use crate::cluster::Cluster;
-use crate::config::{AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, RateLimitConfig};
+use crate::config::{
+    AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, FetchConfig, RateLimitConfig, StatisticsConfig,
+};
 use crate::error::RootError;
 use crate::rate_limit::{ClientKey, ClientLimits};
 use cache::{CacheKey, CacheStatus, ResultCache, Uncached};
 pub use get::Document;
 use outcome::ShardOutcomes;
+use query::DocumentSearch;
 pub use request::{SearchRequest, ValidRequest};
 pub use response::{Hit, SearchResponse};
-use stats::StatsCache;
+use stats::TermStatistics;
 use term_layout::{IndexLayout, LayoutCache};
 
 /// How many times a search starts again on a fresh generation (a rollout moved a shard's
@@ -67,7 +72,10 @@ const WAIT_GRACE: Duration = Duration::from_millis(100);
 /// Executes searches over a cluster.
 pub struct RootSearcher {
     cluster: Arc<Cluster>,
-    stats: StatsCache,
+    /// Global statistics per term and generation.
+    stats: TermStatistics,
+    /// When pages are fetched with the query phase.
+    fetch: FetchConfig,
     /// Complete answers per normalized request and generation.
     results: ResultCache,
     /// The newest generation a search was pinned to: when it moves, older statistics go.
@@ -95,6 +103,8 @@ impl RootSearcher {
             admission: config.admission.clone(),
             rate_limit: config.rate_limit.clone(),
             cache: config.cache.clone(),
+            statistics: config.statistics.clone(),
+            fetch: config.fetch.clone(),
         };
         RootSearcher::with_settings(cluster, &settings)
     }
@@ -103,7 +113,8 @@ impl RootSearcher {
     pub fn with_settings(cluster: Arc<Cluster>, settings: &Settings) -> RootSearcher {
         RootSearcher {
             cluster,
-            stats: StatsCache::new(10_000, Duration::from_secs(300)),
+            stats: TermStatistics::new(&settings.statistics),
+            fetch: settings.fetch.clone(),
             results: ResultCache::new(&settings.cache),
             newest_pinned: AtomicU64::new(0),
             admission: Admission::new(&settings.admission),
@@ -126,6 +137,11 @@ impl RootSearcher {
     /// The result cache.
     pub fn results(&self) -> &ResultCache {
         &self.results
+    }
+
+    /// The global statistics kept per term.
+    pub fn statistics(&self) -> &TermStatistics {
+        &self.stats
     }
 
     /// Validates and runs a search from an in-process caller (never rate limited), and
@@ -251,8 +267,10 @@ impl RootSearcher {
         let mut outcomes = ShardOutcomes::new(self.cluster.shards.len());
         let layout = self.layout.get(&self.cluster, generation, deadline).await.map_err(Uncached::Failed)?;
         let gathered = match layout.as_ref() {
-            IndexLayout::Document => {
-                query::search(&self.cluster, &self.stats, request, generation, deadline, &mut outcomes).await
+            IndexLayout::Document(analyzer) => {
+                let search =
+                    DocumentSearch { cluster: &self.cluster, analyzer, statistics: &self.stats, fetch: &self.fetch };
+                search.run(request, generation, deadline, &mut outcomes).await
             }
             IndexLayout::Term(layout) => {
                 term_layout::search(&self.cluster, layout, request, generation, deadline, &mut outcomes).await
@@ -319,6 +337,10 @@ pub struct Settings {
     pub rate_limit: RateLimitConfig,
     /// The result cache.
     pub cache: CacheConfig,
+    /// Global statistics kept per term.
+    pub statistics: StatisticsConfig,
+    /// When pages are fetched with the query phase.
+    pub fetch: FetchConfig,
 }
 
 impl Default for Settings {
@@ -328,6 +350,8 @@ impl Default for Settings {
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cache: CacheConfig::default(),
+            statistics: StatisticsConfig::default(),
+            fetch: FetchConfig::default(),
         }
     }
 }

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use fanout_root::config::{
-    AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, HealthConfig, HedgingConfig, RateLimitConfig,
-    ShardConfig,
+    AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, FetchConfig, HealthConfig, HedgingConfig,
+    RateLimitConfig, ShardConfig, StatisticsConfig,
 };
 use fanout_root::server::RootServerHandle;
 
@@ -81,6 +81,10 @@ pub struct LocalOptions {
     pub rate_limit: RateLimitConfig,
     /// The root's result cache.
     pub cache: CacheConfig,
+    /// The root's per-term statistics.
+    pub statistics: StatisticsConfig,
+    /// When the root fetches pages with the query phase.
+    pub fetch: FetchConfig,
 }
 
 impl Default for LocalOptions {
@@ -98,6 +102,8 @@ impl Default for LocalOptions {
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cache: CacheConfig::default(),
+            statistics: StatisticsConfig::default(),
+            fetch: FetchConfig::default(),
         }
     }
 }
@@ -141,6 +147,8 @@ impl LocalCluster {
             admission: options.admission.clone(),
             rate_limit: options.rate_limit.clone(),
             cache: options.cache.clone(),
+            statistics: options.statistics.clone(),
+            fetch: options.fetch.clone(),
         };
         let root = RootServerHandle::new(&config)?;
         let http = TcpListener::bind(options.http).await.map_err(|err| bind_error(options.http, err))?;

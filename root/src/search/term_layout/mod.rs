@@ -17,22 +17,19 @@ pub mod postings;
 
 use std::sync::{Arc, RwLock};
 
-use fanout_contracts::IndexSchema;
 use fanout_contracts::limits::MAX_TERMS;
-use fanout_contracts::schema::SchemaFile;
 use fanout_contracts::term_layout::store_shard_of;
 use fanout_contracts::terms::encode_term;
 use fanout_proto::v1::{GlobalStats, InfoRequest, InfoResponse, TermDocFreq};
-use tantivy::Index;
-use tantivy::query::QueryParser;
 use tokio::time::Instant;
 
 use crate::cluster::Cluster;
 use crate::error::RootError;
+use crate::search::analyzer::QueryAnalyzer;
 use crate::search::answer::{Gathered, Locator, PageHit, missing_shards_error};
 use crate::search::fetch::{fetch_phase, gather_deadline};
 use crate::search::outcome::ShardOutcomes;
-use crate::search::profile::{PhaseClock, Profile};
+use crate::search::profile::{PhaseClock, Profile, StatisticsProfile};
 use crate::search::request::ValidRequest;
 use evaluate::{evaluate, top};
 use plan::QueryPlan;
@@ -41,49 +38,27 @@ use plan::QueryPlan;
 #[derive(Debug)]
 pub enum IndexLayout {
     /// By document: every shard scores its own documents.
-    Document,
+    Document(Box<QueryAnalyzer>),
     /// By term: every shard holds whole postings lists.
     Term(Box<TermLayout>),
 }
 
 /// What the root needs to search a term-partitioned index.
+#[derive(Debug)]
 pub struct TermLayout {
-    parser: QueryParser,
-    index: Index,
+    analyzer: QueryAnalyzer,
     shard_count: u32,
-    generation: u64,
-}
-
-impl std::fmt::Debug for TermLayout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TermLayout")
-            .field("shard_count", &self.shard_count)
-            .field("generation", &self.generation)
-            .finish()
-    }
 }
 
 impl IndexLayout {
     /// The layout a leaf's `Info` describes.
     pub fn from_info(info: &InfoResponse) -> Result<IndexLayout, RootError> {
         match info.layout.as_str() {
-            "document" => Ok(IndexLayout::Document),
-            "term" => {
-                let file: SchemaFile = serde_json::from_str(&info.schema_json)
-                    .map_err(|err| RootError::Internal(format!("shard {}: invalid schema: {err}", info.shard_id)))?;
-                let schema = IndexSchema::build(file)
-                    .map_err(|err| RootError::Internal(format!("shard {}: {err}", info.shard_id)))?;
-                // A tantivy index in memory carries the same built-in tokenizers, by the same
-                // names, as the shards' indexes: the root analyzes exactly as they did.
-                let index = Index::create_in_ram(schema.schema.clone());
-                let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
-                Ok(IndexLayout::Term(Box::new(TermLayout {
-                    parser,
-                    index,
-                    shard_count: info.shard_count,
-                    generation: info.generation,
-                })))
-            }
+            "document" => Ok(IndexLayout::Document(Box::new(QueryAnalyzer::from_info(info)?))),
+            "term" => Ok(IndexLayout::Term(Box::new(TermLayout {
+                analyzer: QueryAnalyzer::from_info(info)?,
+                shard_count: info.shard_count,
+            }))),
             other => Err(RootError::Internal(format!("shard {}: unknown index layout {other:?}", info.shard_id))),
         }
     }
@@ -92,11 +67,8 @@ impl IndexLayout {
 impl TermLayout {
     /// Parses and plans a query.
     pub fn plan(&self, query: &str) -> Result<QueryPlan, RootError> {
-        let parsed = self
-            .parser
-            .parse_query(query)
-            .map_err(|err| RootError::InvalidArgument(format!("invalid query {query:?}: {err}")))?;
-        let plan = QueryPlan::new(parsed.as_ref(), &self.index.schema(), self.shard_count)?;
+        let parsed = self.analyzer.parse(query)?;
+        let plan = QueryPlan::new(parsed.as_ref(), &self.analyzer.schema(), self.shard_count)?;
         if plan.terms.len() > MAX_TERMS {
             return Err(RootError::InvalidArgument(format!(
                 "the query has {} distinct terms; the term-partitioned layout answers at most {MAX_TERMS}",
@@ -197,7 +169,9 @@ pub async fn search(
     };
     let hits = fetch_phase(cluster, request, &page, generation, &statistics, deadline, outcomes).await?;
     let fetch_ms = clock.lap();
-    let profile = request.profile.then(|| Profile::new(0.0, false, query_ms, merge_ms, fetch_ms, gathered.shard_times));
+    let profile = request
+        .profile
+        .then(|| Profile::new(StatisticsProfile::default(), query_ms, merge_ms, fetch_ms, false, gathered.shard_times));
     Ok(Gathered { hits, total_hits, profile, ..Gathered::default() })
 }
 

@@ -46,6 +46,8 @@ fn cluster(shards: u32, replicas: u32, hedging: HedgingConfig) -> (RootSearcher,
         rate_limit: Default::default(),
         // These tests watch the fan-out: the same search repeated must reach the leaves.
         cache: CacheConfig { enabled: false, ..CacheConfig::default() },
+        statistics: Default::default(),
+        fetch: Default::default(),
     };
     let cluster = Arc::new(Cluster::with_clients(&config, clients));
     (RootSearcher::configured(cluster, &config), leaves)
@@ -192,6 +194,8 @@ async fn a_cluster_file_with_the_wrong_shard_count_answers_nothing() {
         admission: Default::default(),
         rate_limit: Default::default(),
         cache: Default::default(),
+        statistics: Default::default(),
+        fetch: Default::default(),
     };
     let clients = leaves.iter().map(|leaf| vec![("leaf".to_string(), LeafClient::local(leaf.clone()))]).collect();
     let root = RootSearcher::new(Arc::new(Cluster::with_clients(&config, clients)), 1_000);

@@ -10,7 +10,7 @@ use fanout_proto::v1::leaf_server::Leaf;
 use fanout_proto::v1::{
     DocAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse, InfoRequest, InfoResponse,
     LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ScoredDoc, ShardIdentity, StatsRequest,
-    StatsResponse,
+    StatsResponse, TermDocFreq,
 };
 use tonic::{Request, Response, Status};
 
@@ -36,7 +36,15 @@ pub struct ScriptedLeaf {
     script: Mutex<Script>,
     /// Searches it was asked (answered or not).
     pub searches: AtomicUsize,
+    /// Fetches it was asked.
+    pub fetches: AtomicUsize,
+    /// The terms of every statistics request it was asked, in order.
+    pub stats_asked: Mutex<Vec<Vec<Vec<u8>>>>,
 }
+
+/// The schema every scripted shard serves: one text field searched by default.
+pub const SCHEMA_JSON: &str =
+    r#"{"id_field": "id", "default_search_fields": ["title"], "field": [{"name": "title", "type": "text"}]}"#;
 
 impl ScriptedLeaf {
     /// A leaf serving `shard` of `shard_count` of index "test" at `generation`.
@@ -51,6 +59,8 @@ impl ScriptedLeaf {
             }),
             script: Mutex::new(Script::Answer),
             searches: AtomicUsize::new(0),
+            fetches: AtomicUsize::new(0),
+            stats_asked: Mutex::new(Vec::new()),
         })
     }
 
@@ -91,6 +101,15 @@ pub fn doc_id(shard: u32, generation: u64) -> String {
     format!("s{shard}-g{generation}")
 }
 
+/// The one document of the shard `identity` names.
+fn scripted_doc(identity: &ShardIdentity) -> FetchedDoc {
+    FetchedDoc {
+        id: doc_id(identity.shard_id, identity.generation),
+        fields_json: "{}".into(),
+        highlights: Default::default(),
+    }
+}
+
 #[tonic::async_trait]
 impl Leaf for ScriptedLeaf {
     async fn search(&self, request: Request<LeafSearchRequest>) -> Result<Response<LeafSearchResponse>, Status> {
@@ -111,37 +130,41 @@ impl Leaf for ScriptedLeaf {
             key: fanout_contracts::position::score_key(score),
             sort_value: None,
         }];
+        let hits = if request.limit == 0 { vec![] } else { hits };
+        let docs = match request.fetch {
+            Some(_) => hits.iter().map(|_| scripted_doc(&identity)).collect(),
+            None => vec![],
+        };
         Ok(Response::new(LeafSearchResponse {
-            hits: if request.limit == 0 { vec![] } else { hits },
+            hits,
             total_hits: 1,
             generation: identity.generation,
             intermediate_aggs: vec![],
+            docs,
             identity: Some(identity),
         }))
     }
 
     async fn fetch(&self, request: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
         let request = request.into_inner();
         let identity = self.check(request.generation)?;
-        let docs = request
-            .addresses
-            .iter()
-            .map(|_| FetchedDoc {
-                id: doc_id(identity.shard_id, identity.generation),
-                fields_json: "{}".into(),
-                highlights: Default::default(),
-            })
-            .collect();
+        let docs = request.addresses.iter().map(|_| scripted_doc(&identity)).collect();
         Ok(Response::new(FetchResponse { docs, identity: Some(identity) }))
     }
 
     async fn stats(&self, request: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
-        let identity = self.check(request.get_ref().generation)?;
+        let request = request.into_inner();
+        let identity = self.check(request.generation)?;
+        self.stats_asked.lock().unwrap().push(request.terms.clone());
+        // Every term is in this shard's one document.
+        let doc_freqs = request.terms.into_iter().map(|term| TermDocFreq { term, doc_freq: 1 }).collect();
         Ok(Response::new(StatsResponse {
             total_num_docs: 1,
+            total_num_tokens: [(1, 1)].into(),
+            doc_freqs,
             generation: identity.generation,
             identity: Some(identity),
-            ..StatsResponse::default()
         }))
     }
 
@@ -153,7 +176,7 @@ impl Leaf for ScriptedLeaf {
             shard_count: identity.shard_count,
             num_docs: 1,
             generation: identity.generation,
-            schema_json: String::new(),
+            schema_json: SCHEMA_JSON.into(),
             layout: "document".into(),
             ..InfoResponse::default()
         }))
@@ -161,12 +184,7 @@ impl Leaf for ScriptedLeaf {
 
     async fn get(&self, _: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let identity = self.check(0)?;
-        let doc = FetchedDoc {
-            id: doc_id(identity.shard_id, identity.generation),
-            fields_json: "{}".into(),
-            highlights: Default::default(),
-        };
-        Ok(Response::new(GetResponse { doc: Some(doc), identity: Some(identity) }))
+        Ok(Response::new(GetResponse { doc: Some(scripted_doc(&identity)), identity: Some(identity) }))
     }
 
     async fn postings(&self, _: Request<PostingsRequest>) -> Result<Response<PostingsResponse>, Status> {
