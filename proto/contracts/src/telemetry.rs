@@ -36,6 +36,12 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ),
     ("fanout_root_rate_limited_total", "Searches and gets refused (429) by the per-client rate limit."),
     (
+        "fanout_root_statistics_total",
+        "Searches by how their global statistics were found: known (no round trip), partly_known (only \
+         the unknown terms asked), asked.",
+    ),
+    ("fanout_root_statistics_terms_asked_total", "Terms whose statistics the root asked the shards for."),
+    (
         "fanout_root_cache_requests_total",
         "Searches by result-cache outcome: hit, miss (computed, then cached if complete), bypass.",
     ),
@@ -103,6 +109,7 @@ pub const GAUGES: &[(&str, &str)] = &[
     ),
     ("fanout_root_cache_bytes", "Estimated bytes of the answers in the root's result cache."),
     ("fanout_root_cache_entries", "Answers in the root's result cache."),
+    ("fanout_root_statistics_terms", "Terms whose global statistics the root keeps (every generation kept)."),
     ("fanout_root_serving_generation", "The index generation the root pins new searches to (0: none known)."),
     ("fanout_leaf_generations_served", "Index generations a leaf has open and serves (two during a rollout)."),
 ];
@@ -155,6 +162,11 @@ pub fn register_root() {
     // Adding zero creates the series without overwriting a value already set.
     metrics::gauge!("fanout_root_serving_generation").increment(0.0);
     metrics::gauge!("fanout_root_cache_entries").increment(0.0);
+    metrics::gauge!("fanout_root_statistics_terms").increment(0.0);
+    for outcome in ["known", "partly_known", "asked"] {
+        metrics::counter!("fanout_root_statistics_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("fanout_root_statistics_terms_asked_total").increment(0);
     metrics::gauge!("fanout_root_admission_shedding").increment(0.0);
     metrics::gauge!("fanout_root_cache_bytes").increment(0.0);
     for rpc in ROOT_RPCS {

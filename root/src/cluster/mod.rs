@@ -212,6 +212,15 @@ impl Cluster {
         serving_generation_of(&self.served_by_shard())
     }
 
+    /// The generation the shards with a usable replica serve (as
+    /// [`Cluster::serving_generation`] over those shards only): what a search pins to
+    /// while some shard has no usable replica, so that the others still answer at one
+    /// generation, with the statistics and answers kept for it.
+    pub fn live_generation(&self) -> Option<u64> {
+        let served: Vec<Vec<u64>> = self.served_by_shard().into_iter().filter(|shard| !shard.is_empty()).collect();
+        if served.is_empty() { None } else { serving_generation_of(&served) }
+    }
+
     /// Asks `Info` of every usable replica whose generation is not known yet (at start,
     /// and after a replica comes back), or with `all` of every usable replica (a replica
     /// restarted onto another generation may get no traffic to say so), within

@@ -289,14 +289,15 @@ impl RootSearcher {
     }
 
     /// The generation to pin a search to: the newest every shard serves, learning the
-    /// replicas' generations first if some shard has none known (0 if none is known
-    /// even then: nothing answers, and the search reports it).
+    /// replicas' generations first if some shard has none known; if some shard has no
+    /// usable replica even then, the one the others serve (0 if no shard has one:
+    /// nothing answers, and the search reports it).
     async fn pin_generation(&self, deadline: Instant) -> u64 {
         let generation = match self.cluster.serving_generation() {
             Some(generation) => generation,
             None => {
                 self.cluster.learn_generations(deadline, false).await;
-                self.cluster.serving_generation().unwrap_or(0)
+                self.cluster.serving_generation().or_else(|| self.cluster.live_generation()).unwrap_or(0)
             }
         };
         let previous = self.newest_pinned.fetch_max(generation, Ordering::Relaxed);

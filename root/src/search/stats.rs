@@ -73,8 +73,9 @@ impl TermStatistics {
         }
     }
 
-    /// Terms kept (all generations).
+    /// Terms kept (all generations), once pending evictions are done.
     pub fn terms_kept(&self) -> u64 {
+        self.doc_freqs.run_pending_tasks();
         self.doc_freqs.entry_count()
     }
 
@@ -124,6 +125,7 @@ impl TermStatistics {
             for entry in &summed.doc_freqs {
                 self.doc_freqs.insert((generation, entry.term.clone()), entry.doc_freq);
             }
+            metrics::gauge!("fanout_root_statistics_terms").set(self.doc_freqs.entry_count() as f64);
         }
         // Totals kept from a complete gather are the whole index's, even if a shard
         // missed this one.

@@ -230,6 +230,84 @@ async fn a_rollout_moves_searches_to_the_new_generation_without_mixing() {
     }
 }
 
+/// The terms each statistics request to `leaf` named since the last call, as text.
+fn stats_asked(leaf: &ScriptedLeaf) -> Vec<Vec<String>> {
+    let asked = std::mem::take(&mut *leaf.stats_asked.lock().unwrap());
+    let text = |term: &Vec<u8>| {
+        let term = fanout_contracts::terms::decode_term(term).unwrap();
+        term.value().as_str().unwrap().to_string()
+    };
+    asked.iter().map(|terms| terms.iter().map(text).collect()).collect()
+}
+
+async fn search_for(root: &RootSearcher, query: &str) -> SearchResponse {
+    root.search(SearchRequest { query: query.into(), ..SearchRequest::default() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn statistics_are_asked_once_per_term_and_generation() {
+    let (root, leaves) = cluster(2, 1, no_hedging());
+    search_for(&root, "Alpha beta").await;
+    for shard in &leaves {
+        // Analyzed as the shards do (lower-cased), sorted.
+        assert_eq!(stats_asked(&shard[0]), [["alpha", "beta"]]);
+    }
+    search_for(&root, "beta alpha beta").await;
+    search_for(&root, "+alpha").await;
+    assert_eq!(stats_asked(&leaves[0][0]), Vec::<Vec<String>>::new(), "every term known: no statistics round trip");
+    search_for(&root, "alpha gamma").await;
+    assert_eq!(stats_asked(&leaves[1][0]), [["gamma"]], "a partial miss asks for the unknown term only");
+    assert_eq!(stats_asked(&leaves[0][0]), [["gamma"]]);
+    assert_eq!(root.statistics().terms_kept(), 3);
+    // A new generation: nothing kept for generation 1 is used with it.
+    for (shard, replicas) in leaves.iter().enumerate() {
+        replicas[0].become_(shard as u32, 2);
+    }
+    let response = search_for(&root, "alpha").await;
+    assert_eq!(ids(&response), [doc_id(1, 2), doc_id(0, 2)]);
+    for shard in &leaves {
+        assert_eq!(stats_asked(&shard[0]).last().unwrap(), &["alpha"], "asked again at generation 2");
+    }
+    search_for(&root, "alpha").await;
+    assert!(stats_asked(&leaves[0][0]).is_empty());
+    assert_eq!(root.statistics().terms_kept(), 1, "generation 1's terms are released");
+}
+
+#[tokio::test]
+async fn a_bad_query_is_refused_before_any_shard_is_asked() {
+    let (root, leaves) = cluster(2, 1, no_hedging());
+    let error = root.search(SearchRequest { query: "title:(".into(), ..SearchRequest::default() }).await.unwrap_err();
+    assert!(matches!(&error, RootError::InvalidArgument(message) if message.starts_with("invalid query")), "{error:?}");
+    assert_eq!(leaves[0][0].searches.load(Ordering::SeqCst), 0);
+    assert!(stats_asked(&leaves[0][0]).is_empty());
+}
+
+#[tokio::test]
+async fn a_shallow_page_takes_one_round_trip_and_a_shard_failing_between_phases_is_reported() {
+    let (root, leaves) = cluster(3, 1, no_hedging());
+    let page = |limit: u32| SearchRequest { query: "anything".into(), limit: Some(limit), ..SearchRequest::default() };
+    // Warm: the statistics are known from now on.
+    root.search(page(10)).await.unwrap();
+    let fetches = |leaves: &[Vec<Arc<ScriptedLeaf>>]| -> usize {
+        leaves.iter().map(|shard| shard[0].fetches.load(Ordering::SeqCst)).sum()
+    };
+    assert_eq!(fetches(&leaves), 0, "a page of 10 (at most 20 deep) comes with the query phase");
+    // Shard 1 can search but not fetch: between the phases of a deep page it fails.
+    leaves[1][0].script(Script::FailFetch(Status::unavailable("disk gone")));
+    let deep = root.search(page(30)).await.unwrap();
+    assert!(fetches(&leaves) > 0, "a page 30 deep is fetched in a second phase");
+    assert!(deep.partial);
+    assert_eq!(ids(&deep), [doc_id(2, 1), doc_id(0, 1)], "the failed shard's hit is dropped");
+    assert_eq!(deep.failures.iter().map(|failure| failure.shard).collect::<Vec<_>>(), [1]);
+    assert!(deep.failures[0].reason.contains("disk gone"), "{:?}", deep.failures);
+    // Its total still counts the shard's hits: the query phase answered.
+    assert_eq!(deep.total_hits, 3);
+    // One round trip never reaches the failing fetch: the page is complete.
+    let shallow = root.search(page(10)).await.unwrap();
+    assert!(!shallow.partial, "{:?}", shallow.failures);
+    assert_eq!(ids(&shallow), [doc_id(2, 1), doc_id(1, 1), doc_id(0, 1)]);
+}
+
 #[tokio::test]
 async fn cached_answers_never_outlive_the_generation_they_were_computed_on() {
     let (uncached, leaves) = cluster(2, 1, no_hedging());

@@ -25,6 +25,8 @@ pub enum Script {
     Fail(Status),
     /// Never answers a search.
     HangSearch,
+    /// Answers everything but fetches, which fail with this status.
+    FailFetch(Status),
     /// The first search to take the shared token (of any leaf holding it) stalls for the
     /// duration; every other answers at once.
     StallFirst(Arc<std::sync::atomic::AtomicBool>, Duration),
@@ -149,6 +151,9 @@ impl Leaf for ScriptedLeaf {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         let request = request.into_inner();
         let identity = self.check(request.generation)?;
+        if let Script::FailFetch(status) = &*self.script.lock().unwrap() {
+            return Err(status.clone());
+        }
         let docs = request.addresses.iter().map(|_| scripted_doc(&identity)).collect();
         Ok(Response::new(FetchResponse { docs, identity: Some(identity) }))
     }
