@@ -1,6 +1,10 @@
-//! The search pool: tantivy work runs here, on a bounded set of threads, never on the
-//! async runtime. Work whose caller has gone is skipped; queue wait and run time are
-//! measured apart.
+//! The search pool: tantivy work runs here, on a bounded set of threads. Work whose
+//! caller has gone is skipped; queue wait and run time are measured apart.
+//!
+//! Small work may run inline instead, on the runtime thread that received the request,
+//! when nothing waits for the pool: the hand-off to a search thread and back costs more
+//! than a small search itself (bench/README.md, "overhead"). Under load the queue is not
+//! empty and everything goes through the pool, bounded and in order.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +31,25 @@ impl SearchPool {
             .build()
             .expect("building the search pool");
         SearchPool { pool, waiting: Arc::default(), max_waiting, shard: shard.to_string() }
+    }
+
+    /// Runs `work` inline when the caller says it is `small` and no work waits for the
+    /// pool, else on the pool ([`SearchPool::run`]). Inline work is not cancelled if the
+    /// caller goes away: it is small.
+    pub async fn run_small_inline<T, F>(&self, name: &'static str, small: bool, work: F) -> Result<T, LeafError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&CancelFlag) -> Result<T, LeafError> + Send + 'static,
+    {
+        if !small || self.waiting.load(Ordering::Relaxed) > 0 {
+            return self.run(name, work).await;
+        }
+        let started = Instant::now();
+        let result = work(&CancelFlag::default());
+        metrics::histogram!("fanout_leaf_run_seconds", "shard" => self.shard.clone(), "rpc" => name)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("fanout_leaf_inline_total", "shard" => self.shard.clone(), "rpc" => name).increment(1);
+        result
     }
 
     /// Runs `work` on the pool and waits for it. If the returned future is dropped
@@ -113,6 +136,44 @@ mod tests {
         // Whatever runs next on the single thread runs after the abandoned job's turn.
         pool.run("third", |_| Ok(())).await.unwrap();
         assert!(!ran.load(Ordering::SeqCst), "the abandoned job ran");
+    }
+
+    #[tokio::test]
+    async fn small_work_runs_inline_only_while_nothing_waits() {
+        let pool = Arc::new(SearchPool::new(1, 8, 0));
+        let here = std::thread::current().id();
+        let small = pool.run_small_inline("small", true, move |_| Ok(std::thread::current().id())).await.unwrap();
+        assert_eq!(small, here, "small work on an idle pool runs inline");
+        let large = pool.run_small_inline("large", false, move |_| Ok(std::thread::current().id())).await.unwrap();
+        assert_ne!(large, here, "large work runs on the pool");
+        // One job runs and one waits: small work queues behind them.
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let first_pool = pool.clone();
+        let first = tokio::spawn(async move {
+            first_pool
+                .run("first", move |_| {
+                    let _ = started.send(());
+                    blocked.recv().ok();
+                    Ok(())
+                })
+                .await
+        });
+        running.await.unwrap();
+        let waiting_pool = pool.clone();
+        let waiting = tokio::spawn(async move { waiting_pool.run("waiting", |_| Ok(())).await });
+        while pool.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = pool.run_small_inline("small", true, move |_| Ok(std::thread::current().id()));
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            release.send(()).unwrap();
+        });
+        assert_ne!(queued.await.unwrap(), here, "with work waiting, small work takes its turn on the pool");
+        sender.await.unwrap();
+        first.await.unwrap().unwrap();
+        waiting.await.unwrap().unwrap();
     }
 
     #[tokio::test]

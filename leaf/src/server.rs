@@ -25,6 +25,10 @@ use crate::service::{LeafAdminService, LeafService};
 use crate::shard::Shard;
 use crate::source::{IndexSource, Prepared};
 
+/// The default of [`LeafConfig::inline_max_postings`] (measured: bench/README.md,
+/// "overhead").
+pub const DEFAULT_INLINE_MAX_POSTINGS: u64 = 20_000;
+
 /// What a leaf serves and how.
 #[derive(Clone, Debug)]
 pub struct LeafConfig {
@@ -36,6 +40,10 @@ pub struct LeafConfig {
     pub threads: usize,
     /// Searches that may wait for a thread before new ones are refused.
     pub max_queue: usize,
+    /// A search is small enough to run inline (when no work waits for the pool) if the
+    /// postings it reads, estimated from its statistics, are at most this many (0: every
+    /// search goes through the pool).
+    pub inline_max_postings: u64,
     /// Whether faults may be injected at all (`LeafAdmin` and the `--inject-*` flags);
     /// off by default, so that no one who reaches a production leaf can slow it down.
     pub fault_injection: bool,
@@ -66,6 +74,7 @@ impl LeafConfig {
             shard,
             threads: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             max_queue: 256,
+            inline_max_postings: DEFAULT_INLINE_MAX_POSTINGS,
             fault_injection: false,
             faults: Faults::default(),
             poll_interval: None,
@@ -146,7 +155,7 @@ impl Leaf {
         telemetry::install();
         telemetry::register_leaf_shard(config.shard);
         let admin = LeafAdminService::new(config.fault_injection.then(|| faults.clone()), reloader.clone());
-        let service = LeafService::new(reloader.clone(), pool, faults);
+        let service = LeafService::new(reloader.clone(), pool, faults, config.inline_max_postings);
         Ok(Leaf { service, admin, reloader, poll_interval: config.poll_interval })
     }
 

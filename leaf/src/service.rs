@@ -27,7 +27,12 @@ pub struct LeafService {
     pool: Arc<SearchPool>,
     faults: Arc<FaultInjector>,
     shard_id: u32,
+    /// The most postings a search may read to run inline.
+    inline_max_postings: u64,
 }
+
+/// The most documents a fetch may load to run inline.
+const INLINE_MAX_DOCS: usize = 20;
 
 /// An answer that names the shard it was computed on.
 trait Stamped {
@@ -49,9 +54,16 @@ stamped!(LeafSearchResponse, FetchResponse, StatsResponse, GetResponse, Postings
 impl LeafService {
     /// A service for the generations `reloader` serves, running tantivy work on `pool`,
     /// with `faults` injected into searches.
-    pub fn new(reloader: Arc<Reloader>, pool: Arc<SearchPool>, faults: Arc<FaultInjector>) -> LeafService {
+    /// with `faults` injected into searches; searches reading at most
+    /// `inline_max_postings` postings may run inline.
+    pub fn new(
+        reloader: Arc<Reloader>,
+        pool: Arc<SearchPool>,
+        faults: Arc<FaultInjector>,
+        inline_max_postings: u64,
+    ) -> LeafService {
         let shard_id = reloader.generations().newest().shard_id();
-        LeafService { reloader, pool, faults, shard_id }
+        LeafService { reloader, pool, faults, shard_id, inline_max_postings }
     }
 
     /// The shard of the generation a request is pinned to (0: the newest).
@@ -137,7 +149,11 @@ impl Leaf for LeafService {
     async fn search(&self, request: Request<LeafSearchRequest>) -> Result<Response<LeafSearchResponse>, Status> {
         let request = request.into_inner();
         let result = match (self.shard(request.generation), self.faults.before_search(self.shard_id).await) {
-            (Ok(shard), Ok(())) => self.pool.run("search", move |cancel| shard.search(&request, cancel)).await,
+            (Ok(shard), Ok(())) => {
+                let small =
+                    shard.estimated_postings(&request).is_some_and(|postings| postings <= self.inline_max_postings);
+                self.pool.run_small_inline("search", small, move |cancel| shard.search(&request, cancel)).await
+            }
             (Err(error), _) | (_, Err(error)) => Err(error),
         };
         self.answer("search", result)
@@ -146,7 +162,10 @@ impl Leaf for LeafService {
     async fn fetch(&self, request: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
         let request = request.into_inner();
         let result = match self.shard(request.generation) {
-            Ok(shard) => self.pool.run("fetch", move |cancel| shard.fetch(&request, cancel)).await,
+            Ok(shard) => {
+                let small = request.addresses.len() + request.ordinals.len() <= INLINE_MAX_DOCS;
+                self.pool.run_small_inline("fetch", small, move |cancel| shard.fetch(&request, cancel)).await
+            }
             Err(error) => Err(error),
         };
         self.answer("fetch", result)
@@ -155,7 +174,8 @@ impl Leaf for LeafService {
     async fn stats(&self, request: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
         let request = request.into_inner();
         let result = match self.shard(request.generation) {
-            Ok(shard) => self.pool.run("stats", move |_| shard.stats(&request)).await,
+            // Term dictionary lookups: small whatever the query.
+            Ok(shard) => self.pool.run_small_inline("stats", true, move |_| shard.stats(&request)).await,
             Err(error) => Err(error),
         };
         self.answer("stats", result)

@@ -226,6 +226,16 @@ impl Shard {
         })
     }
 
+    /// The postings a search reads, estimated from the global statistics it carries
+    /// (each term's share of this shard's documents); None when it carries none or
+    /// aggregates (whose cost is not the postings').
+    pub fn estimated_postings(&self, request: &LeafSearchRequest) -> Option<u64> {
+        let stats = request.stats.as_ref().filter(|_| request.aggs_json.is_empty())?;
+        let share = self.reader.searcher().num_docs() as f64 / stats.total_num_docs.max(1) as f64;
+        let global: u64 = stats.doc_freqs.iter().map(|entry| entry.doc_freq).sum();
+        Some((global as f64 * share).ceil() as u64)
+    }
+
     /// The id and requested stored fields of documents found by an earlier search.
     pub fn fetch(&self, request: &FetchRequest, cancel: &CancelFlag) -> Result<FetchResponse, LeafError> {
         self.check_generation(request.generation)?;

@@ -1,6 +1,7 @@
 //! The scenarios, one per subcommand. Each default run finishes within about two
 //! minutes on a 2-core machine.
 
+pub mod breakdown;
 pub mod cache;
 pub mod common;
 pub mod corpus;

@@ -3,10 +3,20 @@
 //!   hits' stored fields);
 //! - an in-process scatter over the shards: the same statistics, search, merge and fetch
 //!   steps as the root, called directly (shards in parallel on the rayon pool);
-//! - the root over HTTP, with real gRPC leaves on loopback.
+//! - the root over HTTP, with real gRPC leaves on loopback, three ways, one row per
+//!   round trip saved: statistics asked of the shards for every search and the page
+//!   fetched in a second phase (three round trips per shard, as before the root kept
+//!   statistics); statistics kept per term at the root (two); and the shallow page
+//!   fetched with the query phase too (one); and small searches run inline at the leaves,
+//!   without the hand-off to a search thread (the default).
 //!
-//! Warm-up queries are distinct from the measured ones, so the root's statistics cache
-//! never holds a measured query.
+//! The result cache is off throughout: the rows measure the fan-out. Warm-up queries are
+//! distinct from the measured ones; the rows that keep statistics first run every
+//! measured query once, so that they measure the steady state of a root that has seen
+//! the vocabulary (every term known; the first row never keeps any).
+//!
+//! `--inline-limits` adds, per page size, the root with the page fetched with the query
+//! phase and in a second phase: the measurement behind `fetch.inline_max_hits`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -19,6 +29,7 @@ use fanout_indexer::manifest::shard_dir;
 use fanout_leaf::Shard;
 use fanout_leaf::cancel::CancelFlag;
 use fanout_proto::v1::{DocAddress, FetchRequest, LeafSearchRequest, StatsRequest};
+use fanout_root::config::{CacheConfig, FetchConfig, StatisticsConfig};
 use fanout_root::search::merge::{ShardHit, merge_top_k, shard_list};
 use fanout_root::search::stats::sum_shares;
 use hdrhistogram::Histogram;
@@ -28,6 +39,7 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::query::QueryParser;
 use tantivy::{Index, TantivyDocument};
 
+use super::breakdown::Breakdown;
 use super::common::OutputArgs;
 use super::corpus::QueryCorpus;
 use crate::load::LoadResult;
@@ -52,6 +64,10 @@ pub struct Args {
     /// Hits per query.
     #[arg(long, default_value_t = 10)]
     limit: u32,
+    /// Page sizes at which to compare one round trip against two phases (statistics
+    /// kept), e.g. `10,20,50,100`; none by default.
+    #[arg(long, value_delimiter = ',')]
+    inline_limits: Vec<u32>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -75,14 +91,109 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let scatter = InProcessScatter::open(&sharded, args.shards, args.limit)?;
     report.measurements.push(closed_loop("in-process scatter", measured, warmup, |q| scatter.search(q))?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let root = runtime.block_on(async {
-        let cluster = LocalCluster::start(&sharded, &LocalOptions::default()).await?;
-        let target = HttpTarget::new(&format!("http://{}", cluster.http_address), args.limit)?;
+    let shards = args.shards;
+    let (pool, inline) = (Some(0), None);
+    let rows = [
+        (format!("root over {shards} shards: statistics asked, two phases (3 round trips)"), false, 0, pool),
+        (format!("root over {shards} shards: statistics kept, two phases (2 round trips)"), true, 0, pool),
+        (format!("root over {shards} shards: page with the query (1 round trip)"), true, args.limit, pool),
+        (
+            format!("root over {shards} shards: 1 round trip, small searches inline at the leaves"),
+            true,
+            args.limit,
+            inline,
+        ),
+    ];
+    for (label, cached, inline_max_hits, leaf_inline_max_postings) in rows {
+        let root = RootRow { index: &sharded, limit: args.limit, cached, inline_max_hits, leaf_inline_max_postings };
+        report.measurements.push(runtime.block_on(root.measure(&label, measured, warmup))?);
+    }
+    for &limit in &args.inline_limits {
+        for (how, inline_max_hits) in [("page with the query", limit), ("two phases", 0)] {
+            let root =
+                RootRow { index: &sharded, limit, cached: true, inline_max_hits, leaf_inline_max_postings: None };
+            let label = format!("limit {limit}: {how}");
+            let mut measurement = runtime.block_on(root.measure(&label, measured, warmup))?;
+            measurement.x = Some(f64::from(limit));
+            report.measurements.push(measurement);
+        }
+    }
+    let root = RootRow {
+        index: &sharded,
+        limit: args.limit,
+        cached: true,
+        inline_max_hits: args.limit,
+        leaf_inline_max_postings: None,
+    };
+    let breakdown = runtime.block_on(root.breakdown(measured, warmup))?;
+    println!("{}", breakdown.markdown());
+    let p = |i: usize| &report.measurements[i].result.latency;
+    report.summary = json!({
+        "breakdown_ms": breakdown,
+        "root_over_single_p50": p(5).p50_ms / p(0).p50_ms, "root_over_single_p99": p(5).p99_ms / p(0).p99_ms,
+        "root_over_scatter_p50": p(5).p50_ms / p(1).p50_ms, "root_over_scatter_p99": p(5).p99_ms / p(1).p99_ms,
+        "one_round_trip_pool_over_scatter_p50": p(4).p50_ms / p(1).p50_ms,
+        "one_round_trip_pool_over_scatter_p99": p(4).p99_ms / p(1).p99_ms,
+        "three_round_trips_over_scatter_p50": p(2).p50_ms / p(1).p50_ms,
+        "three_round_trips_over_scatter_p99": p(2).p99_ms / p(1).p99_ms,
+        "two_round_trips_over_scatter_p50": p(3).p50_ms / p(1).p50_ms,
+        "two_round_trips_over_scatter_p99": p(3).p99_ms / p(1).p99_ms,
+        "saved_by_kept_statistics_p50_ms": p(2).p50_ms - p(3).p50_ms,
+        "saved_by_one_round_trip_p50_ms": p(3).p50_ms - p(4).p50_ms,
+        "saved_by_inline_leaf_work_p50_ms": p(4).p50_ms - p(5).p50_ms,
+        "network_cost_p50_ms": p(5).p50_ms - p(1).p50_ms,
+        "targets": {"root_p50_at_most_2x_scatter": p(5).p50_ms <= 2.0 * p(1).p50_ms,
+                    "root_p99_at_most_1_5x_scatter": p(5).p99_ms <= 1.5 * p(1).p99_ms},
+    });
+    args.output.finish(&report, &[])
+}
+
+/// One row of the root: a cluster of real leaves in this process, measured one query at
+/// a time over HTTP.
+struct RootRow<'a> {
+    index: &'a Path,
+    limit: u32,
+    /// Whether the root keeps statistics per term.
+    cached: bool,
+    /// `fetch.inline_max_hits`.
+    inline_max_hits: u32,
+    /// The leaves' `inline_max_postings` (None: their default; 0: always the pool).
+    leaf_inline_max_postings: Option<u64>,
+}
+
+impl RootRow<'_> {
+    /// The cluster, warmed: the warm-up queries, and the measured ones too when the root
+    /// keeps statistics.
+    async fn start(&self, measured: &[String], warmup: &[String]) -> anyhow::Result<(LocalCluster, HttpTarget)> {
+        let options = LocalOptions {
+            cache: CacheConfig { enabled: false, ..CacheConfig::default() },
+            statistics: StatisticsConfig { cached: self.cached, ..StatisticsConfig::default() },
+            fetch: FetchConfig { inline_max_hits: self.inline_max_hits },
+            leaf_inline_max_postings: self.leaf_inline_max_postings,
+            ..LocalOptions::default()
+        };
+        let cluster = LocalCluster::start(self.index, &options).await?;
+        let target = HttpTarget::new(&format!("http://{}", cluster.http_address), self.limit)?;
+        let warm = if self.cached { [warmup, measured].concat() } else { warmup.to_vec() };
+        for query in warm {
+            let _ = target.search(query).await;
+        }
+        Ok((cluster, target))
+    }
+
+    /// Where a query's time goes ([`breakdown`](super::breakdown)).
+    async fn breakdown(&self, measured: &[String], warmup: &[String]) -> anyhow::Result<Breakdown> {
+        let (cluster, _) = self.start(measured, warmup).await?;
+        let breakdown =
+            super::breakdown::measure(&format!("http://{}", cluster.http_address), measured, self.limit).await;
+        cluster.shutdown().await?;
+        breakdown
+    }
+
+    async fn measure(&self, label: &str, measured: &[String], warmup: &[String]) -> anyhow::Result<Measurement> {
+        let (cluster, target) = self.start(measured, warmup).await?;
         let mut latencies = histogram();
         let mut errors = BTreeMap::new();
-        for query in warmup {
-            let _ = target.search(query.clone()).await;
-        }
         let started = Instant::now();
         for query in measured {
             let sent = Instant::now();
@@ -94,20 +205,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let seconds = started.elapsed().as_secs_f64();
         cluster.shutdown().await?;
-        anyhow::Ok(LoadResult::closed_loop(latencies, errors, seconds))
-    })?;
-    report.measurements.push(Measurement {
-        label: format!("root over {} shards (HTTP, gRPC)", args.shards),
-        x: None,
-        result: root,
-    });
-    let p = |i: usize| &report.measurements[i].result.latency;
-    report.summary = json!({
-        "root_over_single_p50": p(2).p50_ms / p(0).p50_ms, "root_over_single_p99": p(2).p99_ms / p(0).p99_ms,
-        "root_over_scatter_p50": p(2).p50_ms / p(1).p50_ms, "root_over_scatter_p99": p(2).p99_ms / p(1).p99_ms,
-        "network_cost_p50_ms": p(2).p50_ms - p(1).p50_ms,
-    });
-    args.output.finish(&report, &[])
+        let result = LoadResult::closed_loop(latencies, errors, seconds);
+        eprintln!("{label}: p50 {:.3} ms, p99 {:.3} ms", result.latency.p50_ms, result.latency.p99_ms);
+        Ok(Measurement { label: label.to_string(), x: None, result })
+    }
 }
 
 fn closed_loop(

@@ -81,6 +81,10 @@ pub const COUNTERS: &[(&str, &str)] = &[
         "Leaf work dropped because its caller went away, by shard and stage (queued, running).",
     ),
     (
+        "fanout_leaf_inline_total",
+        "Leaf work small enough to run inline, without a hand-off to a search thread, by shard and RPC.",
+    ),
+    (
         "fanout_leaf_injected_faults_total",
         "Faults a leaf injected on purpose (tests and benchmarks), by shard and kind.",
     ),
@@ -224,6 +228,9 @@ pub fn register_leaf_shard(shard: u32) {
     }
     for stage in ["queued", "running"] {
         metrics::counter!("fanout_leaf_cancellations_total", "shard" => shard.clone(), "stage" => stage).increment(0);
+    }
+    for rpc in ["search", "fetch", "stats"] {
+        metrics::counter!("fanout_leaf_inline_total", "shard" => shard.clone(), "rpc" => rpc).increment(0);
     }
     for kind in ["error", "delay"] {
         metrics::counter!("fanout_leaf_injected_faults_total", "shard" => shard.clone(), "kind" => kind).increment(0);

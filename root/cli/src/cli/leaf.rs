@@ -54,6 +54,10 @@ pub struct LeafArgs {
     /// Searches that may wait for a thread before new ones get ResourceExhausted.
     #[arg(long, default_value_t = 256)]
     max_queue: usize,
+    /// A search estimated to read at most this many postings runs inline, on the thread
+    /// that received it, when no search waits for a thread (0: never).
+    #[arg(long, env = "FANOUT_INLINE_MAX_POSTINGS", default_value_t = fanout_leaf::server::DEFAULT_INLINE_MAX_POSTINGS)]
+    inline_max_postings: u64,
     /// Tests and benchmarks only: serve fanout.v1.LeafAdmin and accept --inject-*; without
     /// it, LeafAdmin answers PERMISSION_DENIED and no fault can be injected.
     #[arg(long, env = "FANOUT_ENABLE_FAULT_INJECTION")]
@@ -96,6 +100,7 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     let config = LeafConfig {
         threads: args.threads.unwrap_or(defaults.threads),
         max_queue: args.max_queue,
+        inline_max_postings: args.inline_max_postings,
         fault_injection: args.enable_fault_injection,
         faults,
         poll_interval: (args.poll_interval_ms > 0).then(|| Duration::from_millis(args.poll_interval_ms)),

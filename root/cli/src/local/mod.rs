@@ -75,6 +75,9 @@ pub struct LocalOptions {
     /// Searches that may wait for a leaf's search thread before it refuses more (None:
     /// the leaf's default).
     pub leaf_max_queue: Option<usize>,
+    /// The most postings a leaf's search may read to run inline (None: the leaf's
+    /// default; 0: never).
+    pub leaf_inline_max_postings: Option<u64>,
     /// The root's admission limits.
     pub admission: AdmissionConfig,
     /// The root's per-client rate limits.
@@ -99,6 +102,7 @@ impl Default for LocalOptions {
             leaf_fault_injection: false,
             leaf_faults: Faults::default(),
             leaf_max_queue: None,
+            leaf_inline_max_postings: None,
             admission: AdmissionConfig::default(),
             rate_limit: RateLimitConfig::default(),
             cache: CacheConfig::default(),
@@ -129,6 +133,7 @@ impl LocalCluster {
                     fault_injection: options.leaf_fault_injection,
                     faults: options.leaf_faults,
                     max_queue: options.leaf_max_queue.unwrap_or(defaults.max_queue),
+                    inline_max_postings: options.leaf_inline_max_postings.unwrap_or(defaults.inline_max_postings),
                     ..defaults
                 };
                 replicas.push(start_leaf(&config).await?);
