@@ -1,8 +1,9 @@
 //! fanout's leaf: serves one shard of a fanout index over gRPC (`fanout.v1.Leaf`).
 //!
-//! The root asks every leaf for its share of a query's BM25 statistics (Stats), sends
-//! back the sums with the query (Search) so that every shard scores as a single index
-//! would, and fetches stored fields of the final page (Fetch). A shard of a
+//! The root asks every leaf for its share of the BM25 statistics of the terms it does not
+//! know yet (Stats), sends back the sums with the query (Search) so that every shard
+//! scores as a single index would, and fetches stored fields of the final page (Fetch),
+//! or has a shallow page's documents returned with the search itself. A shard of a
 //! term-partitioned index answers Postings instead of Stats and Search: every document
 //! holding each of its terms, with the term's BM25 contribution; its stored documents are
 //! fetched by ordinal.
@@ -22,7 +23,8 @@
 //! - [`faults`]: fault injection for tests and benchmarks (off unless enabled at start).
 //! - [`ranking`]: relevance or field order as one key; the top-k in the total order of
 //!   `fanout_contracts::Position`.
-//! - [`pool`]: the bounded thread pool all tantivy work runs on.
+//! - [`pool`]: the bounded thread pool tantivy work runs on (small work inline when
+//!   nothing waits).
 //! - [`cancel`]: cancel flags and the collector that honours them between segments.
 //! - [`error`]: the crate's error type and its gRPC status mapping.
 //!

@@ -52,7 +52,7 @@
 //! max_bytes = 16777216     # bound on the kept terms' estimated size (16 MiB)
 //!
 //! [fetch]                  # optional; these are the defaults
-//! inline_max_hits = 20     # pages this deep are fetched with the query (one round trip)
+//! inline_max_hits = 10     # pages this deep are fetched with the query (one round trip)
 //! ```
 //!
 //! Shards are numbered in file order: the first `[[shard]]` is shard 0.
@@ -165,7 +165,7 @@ impl Default for FetchConfig {
 
 /// The deepest page fetched with the query phase by default (measured: bench/README.md,
 /// "overhead").
-pub const DEFAULT_INLINE_FETCH_MAX_HITS: u32 = 20;
+pub const DEFAULT_INLINE_FETCH_MAX_HITS: u32 = 10;
 
 /// Per-client rate limits (off unless `per_second` > 0).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,8 +7,9 @@
 //! - [`cluster`]: the leaf client (gRPC or in process), replica sets (choice, hedging,
 //!   failover, which answers to believe, membership), DNS discovery, the pinned
 //!   generation, readiness probes.
-//! - [`search`]: the request path: admit, pin a generation, statistics, query phase,
-//!   merge, fetch; and for a term-partitioned index, postings by term combined at the root.
+//! - [`search`]: the request path: admit, pin a generation, statistics (kept per term at
+//!   the root), query phase (with the page's documents when it is shallow), merge, fetch;
+//!   and for a term-partitioned index, postings by term combined at the root.
 //! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`).
 //! - [`grpc`]: the `fanout.v1.Root` service.
 //! - [`server`]: serving both APIs until shutdown.

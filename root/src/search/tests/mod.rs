@@ -291,7 +291,7 @@ async fn a_shallow_page_takes_one_round_trip_and_a_shard_failing_between_phases_
     let fetches = |leaves: &[Vec<Arc<ScriptedLeaf>>]| -> usize {
         leaves.iter().map(|shard| shard[0].fetches.load(Ordering::SeqCst)).sum()
     };
-    assert_eq!(fetches(&leaves), 0, "a page of 10 (at most 20 deep) comes with the query phase");
+    assert_eq!(fetches(&leaves), 0, "a page of 10 (the default bound) comes with the query phase");
     // Shard 1 can search but not fetch: between the phases of a deep page it fails.
     leaves[1][0].script(Script::FailFetch(Status::unavailable("disk gone")));
     let deep = root.search(page(30)).await.unwrap();
