@@ -107,24 +107,30 @@ mod tests {
 
     use super::*;
 
+    /// Occupies the pool's one thread until the sender is used (or dropped); returns
+    /// once the work runs.
+    async fn occupy(pool: &Arc<SearchPool>) -> (tokio::task::JoinHandle<Result<(), LeafError>>, mpsc::Sender<()>) {
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let pool = pool.clone();
+        let first = tokio::spawn(async move {
+            pool.run("first", move |_| {
+                let _ = started.send(());
+                blocked.recv().ok();
+                Ok(())
+            })
+            .await
+        });
+        running.await.unwrap();
+        (first, release)
+    }
+
     #[tokio::test]
     async fn work_whose_caller_has_gone_is_skipped() {
         let pool = Arc::new(SearchPool::new(1, 8, 0));
-        let (release, blocked) = mpsc::channel::<()>();
-        let (started, first_running) = tokio::sync::oneshot::channel();
-        let first_pool = pool.clone();
-        let first = tokio::spawn(async move {
-            first_pool
-                .run("first", move |_| {
-                    let _ = started.send(());
-                    blocked.recv().ok();
-                    Ok(())
-                })
-                .await
-        });
+        let (first, release) = occupy(&pool).await;
         let ran = Arc::new(AtomicBool::new(false));
         let witness = ran.clone();
-        first_running.await.unwrap();
         // Queued behind `first`, then abandoned before it can start.
         let second = pool.run("second", move |_| {
             witness.store(true, Ordering::SeqCst);
@@ -147,19 +153,7 @@ mod tests {
         let large = pool.run_small_inline("large", false, move |_| Ok(std::thread::current().id())).await.unwrap();
         assert_ne!(large, here, "large work runs on the pool");
         // One job runs and one waits: small work queues behind them.
-        let (release, blocked) = mpsc::channel::<()>();
-        let (started, running) = tokio::sync::oneshot::channel();
-        let first_pool = pool.clone();
-        let first = tokio::spawn(async move {
-            first_pool
-                .run("first", move |_| {
-                    let _ = started.send(());
-                    blocked.recv().ok();
-                    Ok(())
-                })
-                .await
-        });
-        running.await.unwrap();
+        let (first, release) = occupy(&pool).await;
         let waiting_pool = pool.clone();
         let waiting = tokio::spawn(async move { waiting_pool.run("waiting", |_| Ok(())).await });
         while pool.waiting.load(Ordering::SeqCst) == 0 {

@@ -26,6 +26,12 @@ pub fn schema_file(relative: &str) -> PathBuf {
     repo_dir().join("datasets").join(relative)
 }
 
+/// Writes the first `count` lines of `from` (a JSON-lines dataset) to `to`.
+pub fn write_first_lines(from: &Path, count: usize, to: &Path) {
+    let text = std::fs::read_to_string(from).expect("a readable dataset");
+    std::fs::write(to, text.lines().take(count).collect::<Vec<_>>().join("\n") + "\n").expect("a writable file");
+}
+
 /// The `text` of each line of a JSON-lines query file, in order.
 pub fn query_texts(path: &Path) -> Vec<String> {
     let file = std::fs::File::open(path).expect("opening the queries");

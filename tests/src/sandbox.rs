@@ -62,6 +62,18 @@ impl Sandbox {
         }
     }
 
+    /// Waits (up to 10 s) until the root pins searches to `generation`; whether it did.
+    pub async fn wait_until_serving(&self, generation: u64) -> bool {
+        for _ in 0..100 {
+            let (_, view) = self.get("/api/v1/cluster").await;
+            if view["generations"]["serving"].as_u64() == Some(generation) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// The root's HTTP URL for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.cluster.http_address)

@@ -6,7 +6,7 @@
 
 use fanout_proto::v1::Faults;
 use fanout_proto::v1::leaf_admin_client::LeafAdminClient;
-use fanout_tests::datasets::{dataset_file, query_texts, schema_file};
+use fanout_tests::datasets::{dataset_file, query_texts, schema_file, write_first_lines};
 use fanout_tests::metrics::sample_sum;
 use fanout_tests::{Reference, Sandbox, ScoreTolerance, assert_same_answer};
 use serde_json::{Value, json};
@@ -153,9 +153,7 @@ async fn after_a_rebuild_no_answer_of_the_old_generation_is_served() {
     let dir = tempfile::tempdir().unwrap();
     // Generation 1: the first 600 documents; generation 2: all 1,400.
     let first = dir.path().join("first.jsonl");
-    let text = std::fs::read_to_string(&full).unwrap();
-    let lines: Vec<&str> = text.lines().take(600).collect();
-    std::fs::write(&first, lines.join("\n") + "\n").unwrap();
+    write_first_lines(&full, 600, &first);
     let (old, new) = (Reference::from_files(&first, &schema), Reference::from_files(&full, &schema));
     let sandbox = Sandbox::builder().dataset(&first).schema(&schema).shards(SHARDS).replicas(2).start().await;
 
@@ -172,16 +170,7 @@ async fn after_a_rebuild_no_answer_of_the_old_generation_is_served() {
     assert_eq!(generation, 2);
     // The root moves once it learns every shard serves generation 2 (from answers, or its
     // prober's Info every second): until then it pins 1, whose answers are still right.
-    let mut serving = 0;
-    for _ in 0..100 {
-        let (_, view) = sandbox.get("/api/v1/cluster").await;
-        serving = view["generations"]["serving"].as_u64().unwrap_or(0);
-        if serving == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(serving, 2, "the root never moved to generation 2");
+    assert!(sandbox.wait_until_serving(2).await, "the root never moved to generation 2");
     for query in queries {
         let body = json!({"query": query, "limit": 10});
         let (_, answer) = sandbox.search(&body).await;

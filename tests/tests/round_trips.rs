@@ -10,7 +10,6 @@
 //!   index's, while one replica is slow enough to be hedged and after a shard dies.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use fanout_indexer::shard_for_id;
 use fanout_proto::v1::Faults;
@@ -18,7 +17,7 @@ use fanout_proto::v1::leaf_admin_client::LeafAdminClient;
 use fanout_root::cluster::Cluster;
 use fanout_root::config::{CacheConfig, ClusterConfig, FetchConfig, HedgingConfig};
 use fanout_root::search::{RootSearcher, SearchRequest, SearchResponse};
-use fanout_tests::datasets::{dataset_file, query_texts, schema_file};
+use fanout_tests::datasets::{dataset_file, query_texts, schema_file, write_first_lines};
 use fanout_tests::metrics::sample_sum;
 use fanout_tests::{Reference, Sandbox, ScoreTolerance, assert_same_answer};
 use serde_json::{Value, json};
@@ -32,6 +31,12 @@ async fn profiled(sandbox: &Sandbox, query: &str) -> (Value, Value) {
     (answer["profile"].clone(), answer)
 }
 
+/// Asserts whether a profiled search knew all its statistics and how many terms it asked.
+fn assert_statistics(profile: &Value, cached: bool, asked: u64) {
+    let found = (profile["statistics_cached"].as_bool(), profile["statistics_terms_asked"].as_u64());
+    assert_eq!(found, (Some(cached), Some(asked)), "{profile}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statistics_are_kept_per_term_and_a_new_generation_is_asked_afresh() {
     let schema = schema_file("cranfield/schema.toml");
@@ -39,8 +44,7 @@ async fn statistics_are_kept_per_term_and_a_new_generation_is_asked_afresh() {
     let dir = tempfile::tempdir().unwrap();
     // Generation 1: the first 600 documents; generation 2: all 1,400 (other statistics).
     let first = dir.path().join("first.jsonl");
-    let text = std::fs::read_to_string(&full).unwrap();
-    std::fs::write(&first, text.lines().take(600).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    write_first_lines(&full, 600, &first);
     let (old, new) = (Reference::from_files(&first, &schema), Reference::from_files(&full, &schema));
     let sandbox = Sandbox::builder().dataset(&first).schema(&schema).shards(SHARDS).replicas(2).start().await;
     let check = |reference: &Reference, query: &str, answer: &Value| {
@@ -49,29 +53,20 @@ async fn statistics_are_kept_per_term_and_a_new_generation_is_asked_afresh() {
 
     // Two words over the two default fields (title, body): four terms, all unknown.
     let (profile, answer) = profiled(&sandbox, "boundary layer").await;
-    assert_eq!(
-        (profile["statistics_cached"].as_bool(), profile["statistics_terms_asked"].as_u64()),
-        (Some(false), Some(4))
-    );
+    assert_statistics(&profile, false, 4);
     check(&old, "boundary layer", &answer);
     // Known: no statistics round trip, the same scores.
     let (profile, answer) = profiled(&sandbox, "layer boundary").await;
-    assert_eq!(
-        (profile["statistics_cached"].as_bool(), profile["statistics_terms_asked"].as_u64()),
-        (Some(true), Some(0))
-    );
+    assert_statistics(&profile, true, 0);
     check(&old, "layer boundary", &answer);
     // A partial miss asks for the new word's two terms only.
     let (profile, answer) = profiled(&sandbox, "boundary heat").await;
-    assert_eq!(
-        (profile["statistics_cached"].as_bool(), profile["statistics_terms_asked"].as_u64()),
-        (Some(false), Some(2))
-    );
+    assert_statistics(&profile, false, 2);
     check(&old, "boundary heat", &answer);
     // A term no shard holds is known too (document frequency 0).
     profiled(&sandbox, "zyxwvut").await;
     let (profile, _) = profiled(&sandbox, "zyxwvut boundary").await;
-    assert_eq!(profile["statistics_terms_asked"].as_u64(), Some(0));
+    assert_statistics(&profile, true, 0);
     let metrics = sandbox.http_text("/metrics").await;
     for outcome in ["known", "partly_known", "asked"] {
         let count = sample_sum(&metrics, "fanout_root_statistics_total", &[("outcome", outcome)]);
@@ -79,26 +74,14 @@ async fn statistics_are_kept_per_term_and_a_new_generation_is_asked_afresh() {
     }
 
     assert_eq!(sandbox.rebuild(&full).await, 2);
-    let mut serving = 0;
-    for _ in 0..100 {
-        let (_, view) = sandbox.get("/api/v1/cluster").await;
-        serving = view["generations"]["serving"].as_u64().unwrap_or(0);
-        if serving == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(serving, 2, "the root never moved to generation 2");
+    assert!(sandbox.wait_until_serving(2).await, "the root never moved to generation 2");
     // Generation 1's statistics are never used with generation 2: asked again, and the
     // scores are the new index's.
     let (profile, answer) = profiled(&sandbox, "boundary layer").await;
-    assert_eq!(
-        (profile["statistics_cached"].as_bool(), profile["statistics_terms_asked"].as_u64()),
-        (Some(false), Some(4))
-    );
+    assert_statistics(&profile, false, 4);
     check(&new, "boundary layer", &answer);
     let (profile, answer) = profiled(&sandbox, "boundary heat").await;
-    assert_eq!(profile["statistics_terms_asked"].as_u64(), Some(2));
+    assert_statistics(&profile, false, 2);
     check(&new, "boundary heat", &answer);
     sandbox.stop().await;
 }

@@ -12,9 +12,16 @@
 //!
 //! The differences are the costs no single span shows: HTTP and JSON at the root (the
 //! client's time outside the root's phases), and gRPC with its task hand-offs (a shard's
-//! time as the root saw it, less the leaf's queue wait and run).
+//! time as the root saw it, less the leaf's queue wait and run). For scale, the floor of
+//! the transport: the same number of `Info` calls (no search work) to every leaf at once
+//! from a plain tonic client, as many times as there are queries.
 
+use std::net::SocketAddr;
 use std::time::Instant;
+
+use fanout_proto::v1::InfoRequest;
+use fanout_proto::v1::leaf_client::LeafClient;
+use tonic::transport::Endpoint;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -46,6 +53,9 @@ pub struct Breakdown {
     pub merge_ms: f64,
     /// The fetch phase (about 0 when the page comes with the query phase).
     pub fetch_ms: f64,
+    /// One `Info` call to every leaf at once from a plain tonic client: the transport's
+    /// floor on this machine.
+    pub grpc_floor_ms: f64,
 }
 
 impl Breakdown {
@@ -63,6 +73,7 @@ impl Breakdown {
             ("- the slowest shard beyond the mean", self.slowest_shard_extra_ms),
             ("merge", self.merge_ms),
             ("fetch phase", self.fetch_ms),
+            ("for scale: an Info call to every leaf at once (no work)", self.grpc_floor_ms),
         ];
         let mut table =
             format!("breakdown over {} queries (means)\n\n| part | ms | share |\n|---|---:|---:|\n", self.queries);
@@ -100,8 +111,30 @@ fn mean_between(before: &str, after: &str, name: &str, labels: &[&str]) -> f64 {
     if count > 0.0 { 1000.0 * (sum_after - sum_before) / count } else { 0.0 }
 }
 
-/// Measures the breakdown of `queries` against the root at `base` (`http://host:port`).
-pub async fn measure(base: &str, queries: &[String], limit: u32) -> anyhow::Result<Breakdown> {
+/// The mean time of `rounds` rounds of one `Info` call to every leaf at once, in
+/// milliseconds.
+async fn grpc_floor(leaves: &[SocketAddr], rounds: usize) -> anyhow::Result<f64> {
+    let mut clients = Vec::new();
+    for address in leaves {
+        let channel = Endpoint::from_shared(format!("http://{address}"))?.tcp_nodelay(true).connect().await?;
+        clients.push(LeafClient::new(channel));
+    }
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let calls = clients.iter().map(|client| {
+            let mut client = client.clone();
+            async move { client.info(InfoRequest {}).await }
+        });
+        for answer in futures::future::join_all(calls).await {
+            answer?;
+        }
+    }
+    Ok(started.elapsed().as_secs_f64() * 1000.0 / rounds.max(1) as f64)
+}
+
+/// Measures the breakdown of `queries` against the root at `base` (`http://host:port`),
+/// whose leaves serve at `leaves`.
+pub async fn measure(base: &str, leaves: &[SocketAddr], queries: &[String], limit: u32) -> anyhow::Result<Breakdown> {
     let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
     let metrics = || async { anyhow::Ok(client.get(format!("{base}/metrics")).send().await?.text().await?) };
     let before = metrics().await?;
@@ -159,6 +192,7 @@ pub async fn measure(base: &str, queries: &[String], limit: u32) -> anyhow::Resu
         slowest_shard_extra_ms: sums.slowest_shard_extra_ms / n,
         merge_ms: sums.merge_ms / n,
         fetch_ms: sums.fetch_ms / n,
+        grpc_floor_ms: grpc_floor(leaves, sums.queries).await?,
     })
 }
 

@@ -184,8 +184,8 @@ impl RootRow<'_> {
     /// Where a query's time goes ([`breakdown`](super::breakdown)).
     async fn breakdown(&self, measured: &[String], warmup: &[String]) -> anyhow::Result<Breakdown> {
         let (cluster, _) = self.start(measured, warmup).await?;
-        let breakdown =
-            super::breakdown::measure(&format!("http://{}", cluster.http_address), measured, self.limit).await;
+        let base = format!("http://{}", cluster.http_address);
+        let breakdown = super::breakdown::measure(&base, &cluster.leaf_addresses(), measured, self.limit).await;
         cluster.shutdown().await?;
         breakdown
     }
