@@ -50,6 +50,8 @@ struct Health {
     recent: LatencyWindow,
     /// Why it is out of rotation, when it is (shown by the cluster view).
     reason: Option<String>,
+    /// When an attempt last answered (None: never).
+    last_answer: Option<Instant>,
     /// Until when it is avoided because it said its queue is full.
     overloaded_until: Instant,
 }
@@ -167,6 +169,7 @@ impl Replica {
                 latency: PeakEwma::new(INITIAL_LATENCY, LATENCY_DECAY),
                 recent: LatencyWindow::new(window),
                 reason: None,
+                last_answer: None,
                 overloaded_until: now,
             }),
         }
@@ -280,6 +283,12 @@ impl Replica {
         health.recent.record(latency);
         health.consecutive_failures = 0;
         health.lost_races = 0;
+        health.last_answer = Some(Instant::now());
+    }
+
+    /// Whether an attempt answered within the last `window`: it is alive, if slow.
+    pub fn answered_within(&self, window: Duration) -> bool {
+        self.health().last_answer.is_some_and(|at| at.elapsed() <= window)
     }
 
     /// An attempt failed with a retryable error; returns true if this ejected the replica.
@@ -338,6 +347,17 @@ impl Replica {
         health.state = ReplicaState::Probation;
         health.good_probes = 0;
         self.counters.probations.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Brings a replica on probation back into rotation, its latency estimate reset to
+    /// `latency` (it just won a race in that time); false if it was not on probation.
+    pub fn end_probation(&self, latency: Duration) -> bool {
+        let mut health = self.health();
+        if health.state != ReplicaState::Probation {
+            return false;
+        }
+        self.restore(&mut health, latency);
         true
     }
 

@@ -80,6 +80,13 @@ pub struct Attempt {
     pub left: Duration,
 }
 
+/// A replica on probation that answered within this long is alive: hedges may go to it
+/// while it has requests in flight.
+const ANSWERING: Duration = Duration::from_secs(1);
+
+/// The shortest wait before a hedge that found no replica or budget looks again.
+const MIN_HEDGE_RETRY: Duration = Duration::from_millis(10);
+
 /// A shard's answer, who gave it, and whether a hedge was sent for it.
 #[derive(Debug)]
 pub struct Answer<T> {
@@ -262,11 +269,15 @@ impl ReplicaSet {
                 let candidates: Vec<usize> = (0..replicas.len())
                     .filter(|index| {
                         let replica = &replicas[*index];
-                        // A hedge goes to a replica on probation only while it has nothing in
-                        // flight: one that stalls (SIGSTOP) then holds at most one hedge.
+                        // A hedge goes to a replica on probation while it has nothing in
+                        // flight, or while it keeps answering: one that stalls (SIGSTOP)
+                        // then holds at most one hedge, and one that is alive but was put
+                        // on probation (slow for a while) still takes hedges away from a
+                        // replica that stalled.
                         let idle_enough = eligible == Eligible::Any
                             || *tier == ReplicaState::Healthy
-                            || replica.counters.in_flight.load(Ordering::Relaxed) == 0;
+                            || replica.counters.in_flight.load(Ordering::Relaxed) == 0
+                            || replica.answered_within(ANSWERING);
                         !tried.contains(index)
                             && replica.state() == *tier
                             && replica.may_serve(generation)
@@ -326,7 +337,8 @@ impl ReplicaSet {
     }
 
     /// Calls the shard: one replica by power of two choices; a hedge to a different
-    /// replica (healthy, else on probation) after the hedge delay (budget permitting); failover to another
+    /// replica (healthy, else on probation) after the hedge delay (budget permitting;
+    /// looked for again every delay while none is possible); failover to another
     /// replica on a retryable error, within the deadline. The first good answer wins and
     /// the other attempt is dropped, which cancels it at the leaf.
     ///
@@ -375,7 +387,8 @@ impl ReplicaSet {
         tried.push(first);
         let mut running: Vec<(usize, Instant)> = vec![(first, Instant::now())];
         attempts.push(launch(first, false));
-        let hedge_at = self.hedge_delay_among(kind, replicas.len()).map(|delay| Instant::now() + delay);
+        let hedge_delay = self.hedge_delay_among(kind, replicas.len());
+        let mut hedge_at = hedge_delay.map(|delay| Instant::now() + delay);
         let mut hedge_pending = hedge_at.is_some();
         let mut hedged = false;
         loop {
@@ -402,7 +415,7 @@ impl ReplicaSet {
                                     metrics::counter!("fanout_root_hedges_won_total", "shard" => self.shard.to_string()).increment(1);
                                 }
                                 for (loser, since) in running {
-                                    self.lost_race(&replicas[loser], since.elapsed());
+                                    self.lost_race(&replicas[loser], since.elapsed(), replica, latency);
                                 }
                                 return Ok(Answer { value, hedged, replica: index, generation: answered });
                             }
@@ -463,15 +476,23 @@ impl ReplicaSet {
                     }
                 }
                 () = hedge_timer => {
-                    hedge_pending = false;
                     if let Some(next) = Self::choose(&replicas, &tried, Eligible::Hedge, generation)
                         && self.budget.try_hedge()
                     {
+                        hedge_pending = false;
                         tried.push(next);
                         running.push((next, Instant::now()));
                         attempts.push(launch(next, true));
                         hedged = true;
                         metrics::counter!("fanout_root_hedges_sent_total", "shard" => self.shard.to_string()).increment(1);
+                    } else if tried.len() < replicas.len() {
+                        // No replica to hedge to right now (the other one on probation and
+                        // busy) or no budget: look again later, rather than leave the
+                        // request to a replica that may never answer.
+                        let again = hedge_delay.unwrap_or_default().max(MIN_HEDGE_RETRY);
+                        hedge_at = Some(Instant::now() + again);
+                    } else {
+                        hedge_pending = false;
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => return Err(ShardFailure::TimedOut),
@@ -542,12 +563,22 @@ impl ReplicaSet {
         }
     }
 
-    /// A replica lost a race to a hedge or a failover; one that keeps losing goes on
-    /// probation, unless it is the shard's last healthy replica.
-    fn lost_race(&self, replica: &Replica, elapsed: Duration) {
+    /// A replica lost a race to `winner` (a hedge or a failover, answered in `won_in`);
+    /// one that keeps losing goes on probation, unless it is the shard's last healthy
+    /// replica. Then, if the winner is on probation, they change places: the replica
+    /// that answers comes back, and the one that keeps losing (stalled) takes its place,
+    /// so first attempts stop going to a replica that needs a hedge every time.
+    fn lost_race(&self, replica: &Replica, elapsed: Duration, winner: &Replica, won_in: Duration) {
         let lost = replica.lost_race(elapsed);
-        if lost >= self.health.lost_races_to_probation {
-            self.start_probation(replica, "lost every hedge race");
+        if lost < self.health.lost_races_to_probation {
+            return;
+        }
+        self.start_probation(replica, "lost every hedge race");
+        if replica.state() == ReplicaState::Healthy && winner.state() == ReplicaState::Probation {
+            if winner.end_probation(won_in) {
+                tracing::info!(shard = self.shard, replica = %winner.address, "replica back in rotation: it won the races the last healthy one lost");
+            }
+            self.start_probation(replica, "lost every hedge race to a replica on probation");
         }
     }
 

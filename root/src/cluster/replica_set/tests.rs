@@ -273,6 +273,82 @@ async fn when_the_only_healthy_replica_stalls_the_hedge_goes_to_one_on_probation
     assert!(started.elapsed() < Duration::from_millis(200), "answered after the hedge delay, not the deadline");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_hedge_with_nowhere_to_go_looks_again_until_a_replica_is_free() {
+    let set = replica_set(hedging());
+    let replicas = set.replicas();
+    warm_up(&set).await;
+    set.start_probation(&replicas[1], "slow, in this test");
+    // Its last answer is 2 s old (it may be stalled): busy, it takes no hedge.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    // Replica 1 (on probation) is busy for 300 ms: at the hedge delay it takes no hedge.
+    let (started_busy, busy) = tokio::sync::oneshot::channel();
+    let replica = replicas[1].clone();
+    tokio::spawn(async move {
+        let _in_flight = replica.begin(false);
+        let _ = started_busy.send(());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    });
+    busy.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let started = Instant::now();
+    let answer = set
+        .call_with(CallKind::Search, 0, deadline, |attempt: Attempt| async move {
+            // Replica 0 never answers in time (a SIGSTOPped process).
+            let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(5) };
+            answer_after(delay, attempt.replica).await
+        })
+        .await
+        .expect("a later hedge answered before the deadline");
+    assert_eq!(answer.value, Scripted(1));
+    assert!(answer.hedged);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(500), "hedged once free: {took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_on_probation_that_keeps_answering_takes_hedges_while_busy() {
+    let set = replica_set(hedging());
+    let replicas = set.replicas();
+    warm_up(&set).await;
+    // Slow for a while, but it answered a moment ago: alive.
+    set.start_probation(&replicas[1], "slow, in this test");
+    let _busy = replicas[1].begin(false);
+    let started = Instant::now();
+    let answer = set
+        .call_with(CallKind::Search, 0, Instant::now() + Duration::from_secs(2), |attempt: Attempt| async move {
+            let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(5) };
+            answer_after(delay, attempt.replica).await
+        })
+        .await
+        .expect("the hedge answered");
+    assert_eq!((answer.value, answer.hedged), (Scripted(1), true));
+    assert!(started.elapsed() < Duration::from_millis(100), "hedged at the delay: {:?}", started.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_last_healthy_replica_changes_places_with_the_one_on_probation_that_answers() {
+    let set = replica_set(hedging());
+    let replicas = set.replicas();
+    warm_up(&set).await;
+    // Replica 1 was slow once and is on probation; now replica 0 stalls (SIGSTOP).
+    set.start_probation(&replicas[1], "slow, in this test");
+    let stalled = |attempt: Attempt| async move {
+        let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(2) };
+        answer_after(delay, attempt.replica).await
+    };
+    let losses = HealthConfig::default().lost_races_to_probation;
+    for _ in 0..losses {
+        let answer = set.call_with(CallKind::Search, 0, far_deadline(), stalled).await.unwrap();
+        assert_eq!((answer.value, answer.hedged), (Scripted(1), true), "the hedge to replica 1 wins");
+    }
+    assert_eq!(replicas[0].state(), ReplicaState::Probation, "the stalled replica is taken out");
+    assert_eq!(replicas[1].state(), ReplicaState::Healthy, "the one that answers is back");
+    // First attempts now go to replica 1: no hedge is needed.
+    let answer = set.call_with(CallKind::Search, 0, far_deadline(), stalled).await.unwrap();
+    assert_eq!((answer.value, answer.hedged), (Scripted(1), false));
+}
+
 /// Replica 0 says its queue is full; replica 1 answers.
 async fn first_replica_overloaded(attempt: Attempt) -> Result<Scripted, Status> {
     if attempt.replica == 0 {
