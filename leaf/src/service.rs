@@ -53,7 +53,6 @@ stamped!(LeafSearchResponse, FetchResponse, StatsResponse, GetResponse, Postings
 
 impl LeafService {
     /// A service for the generations `reloader` serves, running tantivy work on `pool`,
-    /// with `faults` injected into searches.
     /// with `faults` injected into searches; searches reading at most
     /// `inline_max_postings` postings may run inline.
     pub fn new(
