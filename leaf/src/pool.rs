@@ -34,14 +34,15 @@ impl SearchPool {
     }
 
     /// Runs `work` inline when the caller says it is `small` and no work waits for the
-    /// pool, else on the pool ([`SearchPool::run`]). Inline work is not cancelled if the
+    /// pool (and the pool lets work wait at all), else on the pool ([`SearchPool::run`]). Inline work is not cancelled if the
     /// caller goes away: it is small.
     pub async fn run_small_inline<T, F>(&self, name: &'static str, small: bool, work: F) -> Result<T, LeafError>
     where
         T: Send + 'static,
         F: FnOnce(&CancelFlag) -> Result<T, LeafError> + Send + 'static,
     {
-        if !small || self.waiting.load(Ordering::Relaxed) > 0 {
+        // A pool that lets nothing wait (`max_waiting` 0) refuses all work, inline too.
+        if !small || self.max_waiting == 0 || self.waiting.load(Ordering::Relaxed) > 0 {
             return self.run(name, work).await;
         }
         let started = Instant::now();
@@ -175,5 +176,7 @@ mod tests {
         let pool = SearchPool::new(1, 0, 0);
         let refused = pool.run("any", |_| Ok(())).await.unwrap_err();
         assert!(matches!(refused, LeafError::Overloaded(0)), "{refused:?}");
+        let small = pool.run_small_inline("small", true, |_| Ok(())).await.unwrap_err();
+        assert!(matches!(small, LeafError::Overloaded(0)), "small work too: {small:?}");
     }
 }
