@@ -13,16 +13,16 @@ use serde_json::{Value, json};
 
 const SHARDS: u32 = 2;
 
-/// Leaf requests the root has sent so far (every replica, every RPC).
+/// Leaf requests this sandbox's root has sent for searches so far (every replica, every
+/// RPC; not the prober's health checks, which a replica on probation gets at any moment).
+/// The metrics are the test process's, shared by the tests running beside this one:
+/// only this sandbox's replicas count.
 async fn leaf_requests(sandbox: &Sandbox) -> u64 {
-    let (_, view) = sandbox.get("/api/v1/cluster").await;
-    view["shards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|shard| shard["replicas"].as_array().unwrap().clone())
-        .map(|replica| replica["requests"].as_u64().unwrap())
-        .sum()
+    let metrics = sandbox.http_text("/metrics").await;
+    let replicas = sandbox.cluster.leaf_addresses().into_iter().map(|address| address.to_string());
+    replicas
+        .map(|replica| sample_sum(&metrics, "fanout_root_leaf_requests_total", &[("replica", &replica)]))
+        .sum::<f64>() as u64
 }
 
 /// The parts of an answer that must not depend on where it came from (whether a shard
