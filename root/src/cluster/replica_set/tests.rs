@@ -58,6 +58,12 @@ async fn warm_up(set: &ReplicaSet) {
     }
 }
 
+/// Replica 0 never answers in time (a SIGSTOPped process); replica 1 answers in 5 ms.
+async fn replica_0_stalls(attempt: Attempt) -> Result<Scripted, Status> {
+    let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(5) };
+    answer_after(delay, attempt.replica).await
+}
+
 /// Raises its flag if dropped before finishing: the attempt was cancelled.
 struct DroppedEarly(Arc<AtomicBool>, bool);
 
@@ -262,10 +268,7 @@ async fn when_the_only_healthy_replica_stalls_the_hedge_goes_to_one_on_probation
     let deadline = Instant::now() + Duration::from_secs(2);
     let started = Instant::now();
     let answer = set
-        .call_with(CallKind::Search, 0, deadline, |attempt: Attempt| async move {
-            let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(5) };
-            answer_after(delay, attempt.replica).await
-        })
+        .call_with(CallKind::Search, 0, deadline, replica_0_stalls)
         .await
         .expect("the hedge answered before the deadline");
     assert_eq!(answer.value, Scripted(1), "the replica on probation answered");
@@ -293,11 +296,7 @@ async fn a_hedge_with_nowhere_to_go_looks_again_until_a_replica_is_free() {
     let deadline = Instant::now() + Duration::from_secs(2);
     let started = Instant::now();
     let answer = set
-        .call_with(CallKind::Search, 0, deadline, |attempt: Attempt| async move {
-            // Replica 0 never answers in time (a SIGSTOPped process).
-            let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(5) };
-            answer_after(delay, attempt.replica).await
-        })
+        .call_with(CallKind::Search, 0, deadline, replica_0_stalls)
         .await
         .expect("a later hedge answered before the deadline");
     assert_eq!(answer.value, Scripted(1));
@@ -316,10 +315,7 @@ async fn a_replica_on_probation_that_keeps_answering_takes_hedges_while_busy() {
     let _busy = replicas[1].begin(false);
     let started = Instant::now();
     let answer = set
-        .call_with(CallKind::Search, 0, Instant::now() + Duration::from_secs(2), |attempt: Attempt| async move {
-            let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(5) };
-            answer_after(delay, attempt.replica).await
-        })
+        .call_with(CallKind::Search, 0, Instant::now() + Duration::from_secs(2), replica_0_stalls)
         .await
         .expect("the hedge answered");
     assert_eq!((answer.value, answer.hedged), (Scripted(1), true));
@@ -333,19 +329,15 @@ async fn a_stalled_last_healthy_replica_changes_places_with_the_one_on_probation
     warm_up(&set).await;
     // Replica 1 was slow once and is on probation; now replica 0 stalls (SIGSTOP).
     set.start_probation(&replicas[1], "slow, in this test");
-    let stalled = |attempt: Attempt| async move {
-        let delay = if attempt.replica == 0 { Duration::from_secs(10) } else { Duration::from_millis(2) };
-        answer_after(delay, attempt.replica).await
-    };
     let losses = HealthConfig::default().lost_races_to_probation;
     for _ in 0..losses {
-        let answer = set.call_with(CallKind::Search, 0, far_deadline(), stalled).await.unwrap();
+        let answer = set.call_with(CallKind::Search, 0, far_deadline(), replica_0_stalls).await.unwrap();
         assert_eq!((answer.value, answer.hedged), (Scripted(1), true), "the hedge to replica 1 wins");
     }
     assert_eq!(replicas[0].state(), ReplicaState::Probation, "the stalled replica is taken out");
     assert_eq!(replicas[1].state(), ReplicaState::Healthy, "the one that answers is back");
     // First attempts now go to replica 1: no hedge is needed.
-    let answer = set.call_with(CallKind::Search, 0, far_deadline(), stalled).await.unwrap();
+    let answer = set.call_with(CallKind::Search, 0, far_deadline(), replica_0_stalls).await.unwrap();
     assert_eq!((answer.value, answer.hedged), (Scripted(1), false));
 }
 
