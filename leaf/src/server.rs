@@ -1,5 +1,11 @@
 //! Running a leaf: gRPC (`fanout.v1.Leaf`, `fanout.v1.LeafAdmin`, health, reflection) and
 //! HTTP `GET /metrics` on one listener the caller binds, until a shutdown future completes.
+//!
+//! With TLS the port is mutual TLS only: a client without a certificate from the
+//! cluster's CA is refused during the handshake, before any request (so `LeafAdmin`
+//! needs such a certificate as well as `--enable-fault-injection`). Probes that cannot
+//! present one (the kubelet's) use the optional plain-text probe port, which serves
+//! only gRPC health and `/metrics`.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -7,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use fanout_contracts::telemetry;
 use fanout_proto::FILE_DESCRIPTOR_SET;
 use fanout_proto::v1::Faults;
 use fanout_proto::v1::leaf_admin_server::LeafAdminServer;
 use fanout_proto::v1::leaf_server::LeafServer;
+use fanout_transport::{ConnectionLimits, ServerTls, ServerTlsFiles};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
@@ -58,6 +64,10 @@ pub struct LeafConfig {
     pub keep_generations: usize,
     /// How long a generation beyond `keep_generations` stays after its last request.
     pub retire_after: Duration,
+    /// Mutual TLS: the leaf's certificate and key, and the CA its clients' certificates
+    /// must chain to (required: a TLS leaf serves only the cluster's roots). None: plain
+    /// text.
+    pub tls: Option<ServerTlsFiles>,
 }
 
 impl LeafConfig {
@@ -80,6 +90,7 @@ impl LeafConfig {
             poll_interval: None,
             keep_generations: 2,
             retire_after: Duration::from_secs(60),
+            tls: None,
         }
     }
 
@@ -95,6 +106,7 @@ pub struct Leaf {
     admin: LeafAdminService,
     reloader: Arc<Reloader>,
     poll_interval: Option<Duration>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Leaf {
@@ -152,11 +164,24 @@ impl Leaf {
             ));
         }
         let faults = Arc::new(FaultInjector::new(config.faults)?);
+        let tls = match &config.tls {
+            Some(files) if files.client_ca.is_none() => {
+                return Err(LeafError::InvalidArgument(
+                    "a TLS leaf needs the CA of its clients' certificates (--tls-client-ca): it serves only the \
+                     cluster's roots, over mutual TLS"
+                        .into(),
+                ));
+            }
+            Some(files) => Some(
+                ServerTls::load("leaf", files.clone()).map_err(|err| LeafError::InvalidArgument(err.to_string()))?,
+            ),
+            None => None,
+        };
         telemetry::install();
         telemetry::register_leaf_shard(config.shard);
         let admin = LeafAdminService::new(config.fault_injection.then(|| faults.clone()), reloader.clone());
         let service = LeafService::new(reloader.clone(), pool, faults, config.inline_max_postings);
-        Ok(Leaf { service, admin, reloader, poll_interval: config.poll_interval })
+        Ok(Leaf { service, admin, reloader, poll_interval: config.poll_interval, tls })
     }
 
     /// Looks for a newer generation now (what `LeafAdmin.Reload` does).
@@ -172,10 +197,13 @@ impl Leaf {
     }
 
     /// Serves until `shutdown` completes; in-flight requests then finish before this
-    /// returns. gRPC and `/metrics` share the port (HTTP/2 for gRPC, HTTP/1 for curl).
+    /// returns. gRPC and `/metrics` share `listener` (HTTP/2 for gRPC, HTTP/1 for curl),
+    /// over mutual TLS when configured. `probes`, if given, serves gRPC health and
+    /// `/metrics` in plain text, for probes that cannot present a client certificate.
     pub async fn serve(
         self,
         listener: TcpListener,
+        probes: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -186,21 +214,36 @@ impl Leaf {
             .expect("the descriptor set is valid");
         let mut routes = Routes::builder();
         routes
-            .add_service(health_service)
+            .add_service(health_service.clone())
             .add_service(reflection)
             .add_service(LeafServer::new(self.service))
             .add_service(LeafAdminServer::new(self.admin));
         let app = routes.routes().into_axum_router().route("/metrics", get(|| async { telemetry::render() }));
-        // Without TCP_NODELAY every small response waits ~40 ms for Nagle's algorithm.
-        let listener = listener.tap_io(|stream| {
-            let _ = stream.set_nodelay(true);
-        });
         let polling = self
             .poll_interval
             .map(|interval| tokio::spawn(self.reloader.clone().run(interval, std::future::pending())));
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(());
+        });
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<()>| async move {
+            let _ = stopped.changed().await;
+        };
+        let limits = ConnectionLimits::default();
+        let probing = probes.map(|probes| {
+            let mut routes = Routes::builder();
+            routes.add_service(health_service);
+            let app = routes.routes().into_axum_router().route("/metrics", get(|| async { telemetry::render() }));
+            let (limits, stopped) = (limits.clone(), until_stopped(stopped.clone()));
+            tokio::spawn(async move { fanout_transport::serve(probes, app, None, &limits, stopped).await })
+        });
+        let served = fanout_transport::serve(listener, app, self.tls, &limits, until_stopped(stopped)).await;
         if let Some(polling) = polling {
             polling.abort();
+        }
+        if let Some(probing) = probing {
+            probing.await.map_err(std::io::Error::other)??;
         }
         served
     }

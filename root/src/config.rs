@@ -53,6 +53,40 @@
 //!
 //! [fetch]                  # optional; these are the defaults
 //! inline_max_hits = 10     # pages this deep are fetched with the query (one round trip)
+//!
+//! [tls]                    # optional: HTTPS and gRPC over TLS (files reloaded when they change)
+//! cert = "/etc/fanout/edge/tls.crt"
+//! key = "/etc/fanout/edge/tls.key"
+//!
+//! [leaf_tls]               # optional: mutual TLS to the leaves (separate certificates)
+//! ca = "/etc/fanout/internal/ca.crt"     # the CA that signed the leaves' certificates
+//! cert = "/etc/fanout/internal/tls.crt"  # the root's client certificate
+//! key = "/etc/fanout/internal/tls.key"
+//! server_name = "fanout-leaf"            # the name leaf certificates carry (default: the host dialled)
+//!
+//! [auth]                   # optional: API keys (off when no key is configured)
+//! keys_file = "/etc/fanout/keys/keys.toml"  # [[key]] entries as below; reloaded when it changes
+//! metrics = "admin"        # who may read /metrics: "admin" (the default) or "open"
+//! [[auth.key]]             # keys may also be listed here; only their SHA-256 is stored
+//! name = "search-app"
+//! role = "search"          # "search" (search, get) or "admin" (also the cluster view, metrics)
+//! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! tier = "gold"            # optional: a [rate_limit.tiers.NAME] for this key
+//!
+//! [rate_limit.tiers.gold]  # per-key rate limits for keys of this tier
+//! per_second = 500.0
+//! burst = 1000
+//!
+//! [limits]                 # optional; these are the defaults (each refusal names its limit)
+//! max_body_bytes = 1048576        # a request body (413)
+//! max_query_bytes = 4096          # the query text (400)
+//! max_query_terms = 256           # distinct terms the query scores (400)
+//! max_aggregation_depth = 3       # nested aggregation levels (400)
+//! max_aggregation_buckets = 10000 # buckets an aggregation may create (400)
+//! max_header_bytes = 16384        # all request headers together (431)
+//! max_headers = 64                # request header fields (431)
+//! max_concurrent_streams = 100    # HTTP/2 requests open at once per connection
+//! read_timeout_ms = 10000         # headers and body must arrive within this (408)
 //! ```
 //!
 //! Shards are numbered in file order: the first `[[shard]]` is shard 0.
@@ -72,11 +106,12 @@
 //! # nameserver = "127.0.0.1:8600"  # ask this DNS server instead of the system's
 //! ```
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use fanout_contracts::limits::MAX_WINDOW;
+use fanout_contracts::limits::{MAX_QUERY_BYTES, MAX_WINDOW};
 
 use crate::error::RootError;
 
@@ -125,6 +160,193 @@ pub struct ClusterConfig {
     /// When a search's stored fields come back with its query phase.
     #[serde(default)]
     pub fetch: FetchConfig,
+    /// TLS at the edge: the root's HTTP and gRPC ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<EdgeTlsConfig>,
+    /// Mutual TLS between the root and its leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_tls: Option<LeafTlsConfig>,
+    /// API keys and roles.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Bounds on every input.
+    #[serde(default)]
+    pub limits: InputLimits,
+}
+
+/// The root's certificate for its users (PEM files, read again when they change).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeTlsConfig {
+    /// The certificate chain, the root's own certificate first.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+/// How the root reaches leaves that serve mutual TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeafTlsConfig {
+    /// The CA certificates the leaves' certificates must chain to.
+    pub ca: PathBuf,
+    /// The root's client certificate chain (leaves admit only certificates of their CA).
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// The name every leaf certificate must be valid for (a Kubernetes Service's name,
+    /// when leaves are found by their pods' addresses); default: the host dialled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+/// API keys: with any key configured, every request but `/healthz` and `/readyz` needs one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A TOML file of `[[key]]` entries (read again when it changes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_file: Option<PathBuf>,
+    /// Keys listed in the cluster file itself (and from `FANOUT_API_KEYS`).
+    #[serde(rename = "key", skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<ApiKeyEntry>,
+    /// Who may read `/metrics` when keys are on.
+    pub metrics: MetricsAccess,
+}
+
+impl AuthConfig {
+    /// Whether requests need a key.
+    pub fn is_enabled(&self) -> bool {
+        self.keys_file.is_some() || !self.keys.is_empty()
+    }
+}
+
+/// Who may read `/metrics` when API keys are on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsAccess {
+    /// Only admin keys (Prometheus sends one with `authorization: {credentials: ...}`).
+    #[default]
+    Admin,
+    /// Anyone who reaches the port.
+    Open,
+}
+
+/// One API key: only its SHA-256 is ever stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyEntry {
+    /// A name for logs and rate limits (never the key).
+    pub name: String,
+    /// What the key may do.
+    pub role: Role,
+    /// The SHA-256 of the key, in hex (`fanout api-key` prints it).
+    pub sha256: String,
+    /// A rate-limit tier (`[rate_limit.tiers.NAME]`); none: the default per-client limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+}
+
+/// What a key may do; `admin` may do everything `search` may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Search and get documents.
+    Search,
+    /// Also the cluster view and metrics.
+    Admin,
+}
+
+impl Role {
+    /// The role's name, as the cluster file writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Search => "search",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Bounds on every input; each refusal is a 4xx naming the limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputLimits {
+    /// The largest request body, in bytes (413).
+    pub max_body_bytes: usize,
+    /// The longest query text, in bytes (400; at most the leaves' own limit, 4096).
+    pub max_query_bytes: usize,
+    /// The most distinct terms a query may score (400).
+    pub max_query_terms: usize,
+    /// The most nested levels of aggregations (400).
+    pub max_aggregation_depth: usize,
+    /// The most buckets an aggregation request may create (400).
+    pub max_aggregation_buckets: u32,
+    /// The most bytes of request headers together (431).
+    pub max_header_bytes: usize,
+    /// The most request header fields (431).
+    pub max_headers: usize,
+    /// The most HTTP/2 requests open at once on one connection (more wait for the client
+    /// to see the server's SETTINGS, or are refused with REFUSED_STREAM).
+    pub max_concurrent_streams: u32,
+    /// Headers and body must arrive within this many milliseconds (408; a client that
+    /// does not finish its headers is disconnected).
+    pub read_timeout_ms: u64,
+}
+
+impl Default for InputLimits {
+    fn default() -> InputLimits {
+        InputLimits {
+            max_body_bytes: 1 << 20,
+            max_query_bytes: MAX_QUERY_BYTES,
+            max_query_terms: 256,
+            max_aggregation_depth: 3,
+            max_aggregation_buckets: 10_000,
+            max_header_bytes: 16 << 10,
+            max_headers: 64,
+            max_concurrent_streams: 100,
+            read_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl InputLimits {
+    /// The connection bounds of the root's servers: twice the request limits, so that
+    /// a request just beyond them still reaches the root and gets its clear refusal.
+    pub fn connection_limits(&self) -> fanout_transport::ConnectionLimits {
+        let read_timeout = std::time::Duration::from_millis(self.read_timeout_ms);
+        fanout_transport::ConnectionLimits {
+            max_header_bytes: self.max_header_bytes.saturating_mul(2),
+            max_headers: self.max_headers.saturating_mul(2),
+            max_concurrent_streams: self.max_concurrent_streams,
+            header_read_timeout: read_timeout,
+            handshake_timeout: read_timeout,
+            ..fanout_transport::ConnectionLimits::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), RootError> {
+        let at_least_one = [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_query_bytes", self.max_query_bytes as u64),
+            ("max_query_terms", self.max_query_terms as u64),
+            ("max_aggregation_depth", self.max_aggregation_depth as u64),
+            ("max_aggregation_buckets", u64::from(self.max_aggregation_buckets)),
+            ("max_header_bytes", self.max_header_bytes as u64),
+            ("max_headers", self.max_headers as u64),
+            ("max_concurrent_streams", u64::from(self.max_concurrent_streams)),
+            ("read_timeout_ms", self.read_timeout_ms),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(RootError::Config(format!("limits.{name} must be at least 1")));
+        }
+        if self.max_query_bytes > MAX_QUERY_BYTES {
+            return Err(RootError::Config(format!(
+                "limits.max_query_bytes must be at most {MAX_QUERY_BYTES} (what every leaf accepts), got {}",
+                self.max_query_bytes
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The root's per-term statistics: every (field, term)'s document frequency over the
@@ -177,12 +399,26 @@ pub struct RateLimitConfig {
     pub burst: u32,
     /// What tells clients apart.
     pub client: ClientKeySource,
+    /// Limits of API keys by tier: a key of tier `NAME` is limited by `tiers.NAME`
+    /// instead (keys without a tier by `per_second` and `burst`, per key).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tiers: BTreeMap<String, RateTier>,
 }
 
 impl Default for RateLimitConfig {
     fn default() -> RateLimitConfig {
-        RateLimitConfig { per_second: 0.0, burst: 100, client: ClientKeySource::Peer }
+        RateLimitConfig { per_second: 0.0, burst: 100, client: ClientKeySource::Peer, tiers: BTreeMap::new() }
     }
+}
+
+/// The rate limit of one tier of API keys, per key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateTier {
+    /// Requests each key of the tier may make per second, sustained (0: no limit).
+    pub per_second: f64,
+    /// And at once beyond that rate.
+    pub burst: u32,
 }
 
 /// Where the rate limit takes a client's identity from.
@@ -376,6 +612,30 @@ impl DiscoveryConfig {
     }
 }
 
+impl ApiKeyEntry {
+    /// Checks the hash's form and the tier's existence.
+    pub fn validate(&self, tiers: &BTreeMap<String, RateTier>) -> Result<(), RootError> {
+        if self.name.trim().is_empty() {
+            return Err(RootError::Config("an API key needs a name".into()));
+        }
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err(RootError::Config(format!(
+                "API key {:?}: sha256 must be 64 hex digits (the key's SHA-256; `fanout api-key` prints it)",
+                self.name
+            )));
+        }
+        if let Some(tier) = &self.tier
+            && !tiers.contains_key(tier)
+        {
+            return Err(RootError::Config(format!(
+                "API key {:?}: tier {tier:?} is not defined (add [rate_limit.tiers.{tier}])",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One shard's replicas.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -423,6 +683,10 @@ impl ClusterConfig {
             cache: CacheConfig::default(),
             statistics: StatisticsConfig::default(),
             fetch: FetchConfig::default(),
+            tls: None,
+            leaf_tls: None,
+            auth: AuthConfig::default(),
+            limits: InputLimits::default(),
         }
     }
 
@@ -505,12 +769,21 @@ impl ClusterConfig {
             return Err(RootError::Config("admission.max_in_flight must be at least 1".into()));
         }
         let rate = &self.rate_limit;
-        if !rate.per_second.is_finite() || rate.per_second < 0.0 || (rate.per_second > 0.0 && rate.burst == 0) {
-            return Err(RootError::Config(format!(
-                "rate_limit.per_second must be 0 (off) or a positive number, and burst at least 1 (got {} and {})",
-                rate.per_second, rate.burst
-            )));
+        let tiers =
+            rate.tiers.iter().map(|(name, tier)| (format!("rate_limit.tiers.{name}"), tier.per_second, tier.burst));
+        for (name, per_second, burst) in
+            std::iter::once(("rate_limit".to_string(), rate.per_second, rate.burst)).chain(tiers)
+        {
+            if !per_second.is_finite() || per_second < 0.0 || (per_second > 0.0 && burst == 0) {
+                return Err(RootError::Config(format!(
+                    "{name}.per_second must be 0 (off) or a positive number, and burst at least 1 (got {per_second} and {burst})"
+                )));
+            }
         }
+        for key in &self.auth.keys {
+            key.validate(&rate.tiers)?;
+        }
+        self.limits.validate()?;
         if self.statistics.cached && self.statistics.max_bytes == 0 {
             return Err(RootError::Config(
                 "statistics.max_bytes must be at least 1 (or set statistics.cached = false)".into(),

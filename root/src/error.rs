@@ -9,6 +9,21 @@ pub enum RootError {
     /// Bad input: a query the parser rejects, limits out of range, a malformed body.
     #[error("{0}")]
     InvalidArgument(String),
+    /// No valid API key (401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// An API key whose role does not allow the request (403).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A request body beyond `limits.max_body_bytes` (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Request headers beyond `limits.max_header_bytes` or `limits.max_headers` (431).
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    /// A request that did not arrive within `limits.read_timeout_ms` (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -50,6 +65,11 @@ impl RootError {
     pub fn http_status(&self) -> StatusCode {
         match self {
             RootError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            RootError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            RootError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            RootError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            RootError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            RootError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             RootError::NotFound(_) => StatusCode::NOT_FOUND,
             RootError::ResourceExhausted(_) | RootError::Overloaded { .. } | RootError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -64,6 +84,11 @@ impl RootError {
     pub fn kind(&self) -> &'static str {
         match self {
             RootError::InvalidArgument(_) => "invalid_argument",
+            RootError::Unauthenticated(_) => "unauthenticated",
+            RootError::PermissionDenied(_) => "permission_denied",
+            RootError::PayloadTooLarge(_) => "payload_too_large",
+            RootError::HeadersTooLarge(_) => "headers_too_large",
+            RootError::RequestTimeout(_) => "request_timeout",
             RootError::NotFound(_) => "not_found",
             RootError::ResourceExhausted(_) => "resource_exhausted",
             RootError::Overloaded { .. } => "overloaded",
@@ -93,6 +118,10 @@ impl From<RootError> for Status {
         let message = error.to_string();
         match error {
             RootError::InvalidArgument(_) => Status::invalid_argument(message),
+            RootError::Unauthenticated(_) => Status::unauthenticated(message),
+            RootError::PermissionDenied(_) => Status::permission_denied(message),
+            RootError::PayloadTooLarge(_) | RootError::HeadersTooLarge(_) => Status::resource_exhausted(message),
+            RootError::RequestTimeout(_) => Status::deadline_exceeded(message),
             RootError::NotFound(_) => Status::not_found(message),
             RootError::ResourceExhausted(_) => Status::resource_exhausted(message),
             RootError::Overloaded { retry_after_secs, .. } | RootError::RateLimited { retry_after_secs, .. } => {

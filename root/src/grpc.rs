@@ -1,11 +1,15 @@
-//! The gRPC API: `fanout.v1.Root`, a thin adapter over the same searcher as HTTP.
+//! The gRPC API: `fanout.v1.Root`, a thin adapter over the same searcher as HTTP, with
+//! the same API keys (`authorization: Bearer <key>` metadata) and roles.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use fanout_proto::v1 as wire;
 use fanout_proto::v1::root_server::Root;
 use tonic::{Request, Response, Status};
 
+use crate::auth::Authenticator;
+use crate::config::Role;
 use crate::rate_limit::ClientKey;
 use crate::search::request::{HighlightSpec, Sort};
 use crate::search::{RootSearcher, SearchRequest};
@@ -13,26 +17,36 @@ use crate::search::{RootSearcher, SearchRequest};
 /// Serves `fanout.v1.Root`.
 pub struct RootService {
     searcher: Arc<RootSearcher>,
+    auth: Arc<Authenticator>,
 }
 
 impl RootService {
-    /// A service over `searcher`.
-    pub fn new(searcher: Arc<RootSearcher>) -> RootService {
-        RootService { searcher }
+    /// A service over `searcher`, admitting the keys of `auth`.
+    pub fn new(searcher: Arc<RootSearcher>, auth: Arc<Authenticator>) -> RootService {
+        RootService { searcher, auth }
     }
 
-    /// Who sent `request`, as the rate limit tells clients apart (`x-forwarded-for`
-    /// metadata behind a trusted proxy).
-    fn client<T>(&self, request: &Request<T>) -> ClientKey {
+    /// Checks `request`'s key for `role` and tells who sent it, as the rate limit tells
+    /// clients apart (its key; else its address, or `x-forwarded-for` metadata behind a
+    /// trusted proxy).
+    fn client<T>(&self, request: &Request<T>, role: Role, what: &str) -> Result<ClientKey, Status> {
+        let authorization = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
+        let principal = self.auth.check(authorization, role, what)?;
         let forwarded = request.metadata().get("x-forwarded-for").and_then(|value| value.to_str().ok());
-        ClientKey::of(self.searcher.client_key_source(), request.remote_addr().map(|addr| addr.ip()), forwarded)
+        // Served through axum (fanout-transport), the peer is axum's ConnectInfo.
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0)
+            .or_else(|| request.remote_addr());
+        Ok(ClientKey::of_request(&principal, self.searcher.client_key_source(), peer.map(|addr| addr.ip()), forwarded))
     }
 }
 
 #[tonic::async_trait]
 impl Root for RootService {
     async fn search(&self, request: Request<wire::SearchRequest>) -> Result<Response<wire::SearchResponse>, Status> {
-        let client = self.client(&request);
+        let client = self.client(&request, Role::Search, "Search")?;
         let request = request.into_inner();
         let request = SearchRequest {
             query: request.query,
@@ -62,7 +76,7 @@ impl Root for RootService {
     }
 
     async fn get(&self, request: Request<wire::GetDocRequest>) -> Result<Response<wire::GetDocResponse>, Status> {
-        let client = self.client(&request);
+        let client = self.client(&request, Role::Search, "Get")?;
         let request = request.into_inner();
         let document = self.searcher.get_for(&client, &request.id, request.fields).await?;
         Ok(Response::new(wire::GetDocResponse {
@@ -72,7 +86,8 @@ impl Root for RootService {
         }))
     }
 
-    async fn cluster(&self, _: Request<wire::ClusterRequest>) -> Result<Response<wire::ClusterResponse>, Status> {
+    async fn cluster(&self, request: Request<wire::ClusterRequest>) -> Result<Response<wire::ClusterResponse>, Status> {
+        self.client(&request, Role::Admin, "Cluster")?;
         let snapshot = self.searcher.cluster().snapshot();
         let cluster_json = serde_json::to_string(&snapshot).map_err(|err| Status::internal(err.to_string()))?;
         Ok(Response::new(wire::ClusterResponse { cluster_json }))

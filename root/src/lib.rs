@@ -10,16 +10,21 @@
 //! - [`search`]: the request path: admit, pin a generation, statistics (kept per term at
 //!   the root), query phase (with the page's documents when it is shallow), merge, fetch;
 //!   and for a term-partitioned index, postings by term combined at the root.
-//! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`).
+//! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`), with the API
+//!   keys' roles and the input limits of every request.
 //! - [`grpc`]: the `fanout.v1.Root` service.
-//! - [`server`]: serving both APIs until shutdown.
+//! - [`auth`]: API keys (stored hashed, compared in constant time) and their roles.
+//! - [`rate_limit`]: per-client and per-key rate limits.
+//! - [`server`]: serving both APIs until shutdown, over TLS when configured
+//!   (`fanout-transport`).
 //! - [`error`]: the crate's error type and its HTTP and gRPC mappings.
 //!
-//! The root depends on `fanout-contracts` and `fanout-proto` only; it reaches leaves
+//! The root depends on `fanout-contracts`, `fanout-proto` and `fanout-transport` only; it reaches leaves
 //! through [`cluster::LeafClient`], never through the leaf crate. The `fanout` binary
 //! and `fanout local` are `fanout-cli` (`root/cli/`).
 
 pub mod admission;
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -1,16 +1,20 @@
-//! Per-client rate limits: each client (its address, or the first address of
-//! `X-Forwarded-For` behind a proxy you trust) gets a sustained rate and a burst (GCRA,
-//! the `governor` crate); beyond them, 429 with the `Retry-After` of its next free slot.
-//! API keys will key a higher tier once requests are authenticated.
+//! Per-client rate limits: each client (its API key when keys are on; else its address,
+//! or the first address of `X-Forwarded-For` behind a proxy you trust) gets a sustained
+//! rate and a burst (GCRA, the `governor` crate); beyond them, 429 with the `Retry-After`
+//! of its next free slot. A key of a tier (`[rate_limit.tiers.NAME]`) gets that tier's
+//! rate and burst instead.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::auth::Principal;
 use crate::config::{ClientKeySource, RateLimitConfig};
 use crate::error::RootError;
 
@@ -22,6 +26,13 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 pub enum ClientKey {
     /// A client address.
     Address(IpAddr),
+    /// The holder of an API key.
+    ApiKey {
+        /// The key's name.
+        name: Arc<str>,
+        /// Its rate-limit tier.
+        tier: Option<Arc<str>>,
+    },
     /// Nothing identifies the client (an in-process call): never limited.
     Unknown,
 }
@@ -38,11 +49,27 @@ impl ClientKey {
         };
         forwarded.or(peer).map_or(ClientKey::Unknown, ClientKey::Address)
     }
+
+    /// The key of a request from `principal`: its API key, or as [`ClientKey::of`] when
+    /// keys are off.
+    pub fn of_request(
+        principal: &Principal,
+        source: ClientKeySource,
+        peer: Option<IpAddr>,
+        forwarded_for: Option<&str>,
+    ) -> ClientKey {
+        match principal {
+            Principal::Key { name, tier } => ClientKey::ApiKey { name: name.clone(), tier: tier.clone() },
+            Principal::Anyone => ClientKey::of(source, peer, forwarded_for),
+        }
+    }
 }
 
 /// The per-client limits of a root (none when the configured rate is 0).
 pub struct ClientLimits {
     limiter: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    /// Each tier's limiter (None: the tier is not limited).
+    tiers: BTreeMap<String, Option<DefaultKeyedRateLimiter<ClientKey>>>,
     source: ClientKeySource,
     clock: DefaultClock,
     started: std::time::Instant,
@@ -59,9 +86,15 @@ impl std::fmt::Debug for ClientLimits {
 impl ClientLimits {
     /// Limits as `config` sets them.
     pub fn new(config: &RateLimitConfig) -> ClientLimits {
-        let limiter = quota(config).map(RateLimiter::keyed);
+        let limiter = quota(config.per_second, config.burst).map(RateLimiter::keyed);
+        let tiers = config
+            .tiers
+            .iter()
+            .map(|(name, tier)| (name.clone(), quota(tier.per_second, tier.burst).map(RateLimiter::keyed)))
+            .collect();
         ClientLimits {
             limiter,
+            tiers,
             source: config.client,
             clock: DefaultClock::default(),
             started: std::time::Instant::now(),
@@ -77,10 +110,12 @@ impl ClientLimits {
     /// Takes one request from `client`'s allowance, or refuses it with the time until
     /// its next one.
     pub fn check(&self, client: &ClientKey) -> Result<(), RootError> {
-        let Some(limiter) = &self.limiter else { return Ok(()) };
-        if *client == ClientKey::Unknown {
-            return Ok(());
-        }
+        let limiter = match client {
+            ClientKey::Unknown => return Ok(()),
+            ClientKey::ApiKey { tier: Some(tier), .. } => self.tiers.get(&**tier).and_then(Option::as_ref),
+            _ => self.limiter.as_ref(),
+        };
+        let Some(limiter) = limiter else { return Ok(()) };
         self.forget_quiet_clients(limiter);
         limiter.check_key(client).map_err(|not_until| {
             metrics::counter!("fanout_root_rate_limited_total").increment(1);
@@ -109,13 +144,13 @@ impl ClientLimits {
     }
 }
 
-/// The quota of `config`: `per_second` sustained, `burst` at once; None when off.
-fn quota(config: &RateLimitConfig) -> Option<Quota> {
-    if config.per_second <= 0.0 {
+/// The quota of `per_second` sustained and `burst` at once; None when off.
+fn quota(per_second: f64, burst: u32) -> Option<Quota> {
+    if per_second <= 0.0 {
         return None;
     }
-    let period = Duration::from_secs_f64(1.0 / config.per_second);
-    let burst = NonZeroU32::new(config.burst.max(1)).expect("at least 1");
+    let period = Duration::from_secs_f64(1.0 / per_second);
+    let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
     Some(Quota::with_period(period)?.allow_burst(burst))
 }
 
@@ -124,7 +159,7 @@ mod tests {
     use super::*;
 
     fn limits(per_second: f64, burst: u32) -> ClientLimits {
-        ClientLimits::new(&RateLimitConfig { per_second, burst, client: ClientKeySource::Peer })
+        ClientLimits::new(&RateLimitConfig { per_second, burst, ..RateLimitConfig::default() })
     }
 
     #[test]
@@ -140,6 +175,36 @@ mod tests {
         assert!(refused.to_string().contains("rate limited"), "{refused}");
         limits.check(&b).expect("another client has its own allowance");
         limits.check(&ClientKey::Unknown).expect("in-process calls are not limited");
+    }
+
+    #[test]
+    fn api_keys_are_limited_each_by_their_tier() {
+        let tiers = [
+            ("gold".to_string(), crate::config::RateTier { per_second: 1.0, burst: 5 }),
+            ("unlimited".to_string(), crate::config::RateTier { per_second: 0.0, burst: 1 }),
+        ];
+        let limits = ClientLimits::new(&RateLimitConfig {
+            per_second: 1.0,
+            burst: 2,
+            tiers: tiers.into_iter().collect(),
+            ..RateLimitConfig::default()
+        });
+        let key = |name: &str, tier: Option<&str>| ClientKey::ApiKey { name: name.into(), tier: tier.map(Into::into) };
+        let allowed = |client: &ClientKey| (0..10).take_while(|_| limits.check(client).is_ok()).count();
+        assert_eq!(allowed(&key("plain", None)), 2, "a key without a tier has the default burst");
+        assert_eq!(allowed(&key("gold-1", Some("gold"))), 5, "a gold key has the gold burst");
+        assert_eq!(allowed(&key("gold-2", Some("gold"))), 5, "per key, not per tier");
+        assert_eq!(allowed(&key("free", Some("unlimited"))), 10);
+        let principal = Principal::Key { name: "gold-1".into(), tier: Some("gold".into()) };
+        let address = Some("10.0.0.1".parse().unwrap());
+        assert_eq!(
+            ClientKey::of_request(&principal, ClientKeySource::Peer, address, None),
+            key("gold-1", Some("gold"))
+        );
+        assert_eq!(
+            ClientKey::of_request(&Principal::Anyone, ClientKeySource::Peer, address, None),
+            ClientKey::Address("10.0.0.1".parse().unwrap())
+        );
     }
 
     #[test]

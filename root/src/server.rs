@@ -1,25 +1,29 @@
-//! Running a root: HTTP and gRPC on listeners the caller binds, until shutdown.
+//! Running a root: HTTP and gRPC on listeners the caller binds, until shutdown; over
+//! TLS when the cluster file has `[tls]`, with API keys when it has `[auth]`.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use fanout_proto::FILE_DESCRIPTOR_SET;
 use fanout_proto::v1::root_server::RootServer;
+use fanout_transport::{ServerTls, ServerTlsFiles};
 use tokio::net::TcpListener;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 
+use crate::auth::Authenticator;
 use crate::cluster::discovery::{self, Resolve};
 use crate::cluster::{Cluster, prober};
 use crate::config::ClusterConfig;
 use crate::error::RootError;
 use crate::grpc::RootService;
-use crate::http::router;
+use crate::http::{Edge, router};
 use crate::search::RootSearcher;
 
 /// A root built from a cluster file, before any port is bound.
 pub struct RootServerHandle {
     searcher: Arc<RootSearcher>,
+    edge: Edge,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl RootServerHandle {
@@ -39,8 +43,23 @@ impl RootServerHandle {
     fn serving(config: &ClusterConfig, cluster: Cluster) -> Result<RootServerHandle, RootError> {
         fanout_contracts::telemetry::install();
         fanout_contracts::telemetry::register_root();
+        let auth = Arc::new(Authenticator::new(&config.auth, &config.rate_limit.tiers)?);
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|tls| {
+                let files = ServerTlsFiles { cert: tls.cert.clone(), key: tls.key.clone(), client_ca: None };
+                ServerTls::load("root", files).map_err(|err| RootError::Config(format!("[tls]: {err}")))
+            })
+            .transpose()?;
+        let edge = Edge { auth, limits: config.limits.clone(), metrics: config.auth.metrics };
         let searcher = RootSearcher::configured(Arc::new(cluster), config);
-        Ok(RootServerHandle { searcher: Arc::new(searcher) })
+        Ok(RootServerHandle { searcher: Arc::new(searcher), edge, tls })
+    }
+
+    /// Whether the root serves over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The searcher both APIs use.
@@ -67,26 +86,38 @@ impl RootServerHandle {
 
         let prober = tokio::spawn(prober::run(self.searcher.cluster().clone(), stopped.clone()));
         let discovery = tokio::spawn(discovery::run(self.searcher.cluster().clone(), stopped.clone()));
-        let app = router(self.searcher.clone());
-        let http_server = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(wait(stopped.clone()));
+        let watches: Vec<_> =
+            [self.edge.auth.watch(), self.searcher.cluster().connector().tls().map(|tls| tls.watch())]
+                .into_iter()
+                .flatten()
+                .collect();
+        let limits = self.edge.limits.connection_limits();
+        let app = router(self.searcher.clone(), self.edge.clone());
+        let http_server = fanout_transport::serve(http, app, self.tls.clone(), &limits, wait(stopped.clone()));
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RootServer<RootService>>().await;
+        // Only what the root serves: not the leaves' services of the same file.
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .with_service_name("fanout.v1.Root")
+            .with_service_name("grpc.health.v1.Health")
             .build_v1()
             .expect("the descriptor set is valid");
-        let grpc_server = Server::builder()
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(RootServer::new(RootService::new(self.searcher.clone())))
-            .serve_with_incoming_shutdown(TcpIncoming::from(grpc).with_nodelay(Some(true)), wait(stopped));
+        let root = RootServer::new(RootService::new(self.searcher.clone(), self.edge.auth.clone()))
+            .max_decoding_message_size(self.edge.limits.max_body_bytes);
+        let mut routes = Routes::builder();
+        routes.add_service(health_service).add_service(reflection).add_service(root);
+        let grpc_app = routes.routes().into_axum_router();
+        let grpc_server = fanout_transport::serve(grpc, grpc_app, self.tls.clone(), &limits, wait(stopped));
 
         let (http_result, grpc_result) = tokio::join!(http_server, grpc_server);
         let _ = prober.await;
         let _ = discovery.await;
+        for watch in watches {
+            watch.abort();
+        }
         http_result?;
-        grpc_result.map_err(std::io::Error::other)
+        grpc_result
     }
 }

@@ -113,7 +113,8 @@ async fn each_client_gets_its_own_rate_limit() {
     let docs = dataset_file("cranfield/docs.jsonl");
     let schema = schema_file("cranfield/schema.toml");
     // One request per 10 s sustained, bursts of 3: the fourth within the test is refused.
-    let rate_limit = RateLimitConfig { per_second: 0.1, burst: 3, client: ClientKeySource::Forwarded };
+    let rate_limit =
+        RateLimitConfig { per_second: 0.1, burst: 3, client: ClientKeySource::Forwarded, ..RateLimitConfig::default() };
     let sandbox = Sandbox::builder().dataset(&docs).schema(&schema).shards(SHARDS).rate_limit(rate_limit).start().await;
     let client = reqwest::Client::new();
     let search = |from: &'static str| {

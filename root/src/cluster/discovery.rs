@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use super::Cluster;
 use super::replica::Replica;
-use super::replica_set::{ReplicaSet, grpc_client};
+use super::replica_set::{LeafConnector, ReplicaSet};
 use super::rpc::Identified as _;
 use crate::config::DiscoveryConfig;
 use crate::error::RootError;
@@ -124,6 +124,8 @@ pub struct Discovery {
     shard_count: u32,
     /// Addresses listed in the cluster file: never added again by discovery.
     listed: HashSet<String>,
+    /// How found leaves are dialled.
+    connector: LeafConnector,
     state: Mutex<State>,
 }
 
@@ -191,7 +193,13 @@ impl Discovery {
         listed: HashSet<String>,
     ) -> Discovery {
         fanout_contracts::telemetry::register_root_discovery();
-        Discovery { config, resolver, index, shard_count, listed, state: Mutex::default() }
+        let connector = LeafConnector::default();
+        Discovery { config, resolver, index, shard_count, listed, connector, state: Mutex::default() }
+    }
+
+    /// The same discovery, dialling the leaves it finds with `connector` (mutual TLS).
+    pub fn dialling(self, connector: LeafConnector) -> Discovery {
+        Discovery { connector, ..self }
     }
 
     /// The settings.
@@ -269,7 +277,7 @@ impl Discovery {
             found.into_iter().filter(|address| !self.listed.contains(&address.to_string())).collect();
         let new = self.remove_departed(shards, &found);
         let answers = futures::future::join_all(new.into_iter().map(|address| async move {
-            let answer = match grpc_client(0, &address.to_string()) {
+            let answer = match self.connector.client(0, &address.to_string()) {
                 Ok(client) => match client.info(InfoRequest {}, INFO_TIMEOUT).await {
                     Ok(info) => match info.identity() {
                         Some(identity) => self.place(&identity).map(|shard| (client, shard, identity)),

@@ -65,6 +65,8 @@ pub struct Cluster {
     response_bytes: AtomicU64,
     /// Leaves found by DNS, when the cluster file asks for it.
     discovery: Option<Discovery>,
+    /// How leaves are dialled (plain text or mutual TLS).
+    connector: replica_set::LeafConnector,
 }
 
 /// What a readiness probe found for one shard.
@@ -132,22 +134,30 @@ impl Cluster {
 
     /// Like [`Cluster::new`], with discovery (if the file asks for it) through `resolver`.
     pub fn with_resolver(config: &ClusterConfig, resolver: Option<Arc<dyn Resolve>>) -> Result<Cluster, RootError> {
+        let connector = replica_set::LeafConnector::new(config.leaf_tls.as_ref())?;
         let clients = (0..config.shard_count() as usize)
             .map(|shard| {
                 let listed = config.shards.get(shard).map(|listed| listed.replicas.as_slice()).unwrap_or_default();
                 listed
                     .iter()
-                    .map(|address| Ok((address.clone(), replica_set::grpc_client(shard as u32, address)?)))
+                    .map(|address| Ok((address.clone(), connector.client(shard as u32, address)?)))
                     .collect::<Result<Vec<_>, RootError>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut cluster = Cluster::with_clients(config, clients);
         if let (Some(settings), Some(resolver)) = (&config.discovery, resolver) {
             let listed = config.shards.iter().flat_map(|shard| shard.replicas.iter().cloned()).collect();
-            cluster.discovery =
-                Some(Discovery::new(settings.clone(), resolver, config.index.clone(), config.shard_count(), listed));
+            let discovery =
+                Discovery::new(settings.clone(), resolver, config.index.clone(), config.shard_count(), listed);
+            cluster.discovery = Some(discovery.dialling(connector.clone()));
         }
+        cluster.connector = connector;
         Ok(cluster)
+    }
+
+    /// How leaves are dialled.
+    pub fn connector(&self) -> &replica_set::LeafConnector {
+        &self.connector
     }
 
     /// DNS discovery, when it is on.
@@ -180,6 +190,7 @@ impl Cluster {
             health: config.health.clone(),
             response_bytes: AtomicU64::new(0),
             discovery: None,
+            connector: replica_set::LeafConnector::default(),
         }
     }
 

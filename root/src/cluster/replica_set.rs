@@ -23,7 +23,7 @@ use super::failure::{ShardFailure, is_retryable, served_generations};
 use super::latency_window::LatencyWindow;
 use super::replica::{Replica, ReplicaSnapshot, ReplicaState};
 use super::rpc::{Identified, LeafRpc};
-use crate::config::{HealthConfig, HedgingConfig};
+use crate::config::{HealthConfig, HedgingConfig, LeafTlsConfig};
 use crate::error::RootError;
 
 /// How long a connection attempt to a leaf may take.
@@ -166,13 +166,58 @@ enum Eligible {
     Any,
 }
 
-/// A gRPC client for a leaf address; nothing is dialled until the first request.
+/// A plain-text gRPC client for a leaf address; nothing is dialled until the first
+/// request.
 pub fn grpc_client(shard: u32, address: &str) -> Result<LeafClient, RootError> {
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|err| RootError::Config(format!("shard {shard}: replica {address:?}: {err}")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
-    Ok(LeafClient::grpc(endpoint.connect_lazy()))
+    LeafConnector::default().client(shard, address)
+}
+
+/// How the root dials leaves: plain text, or mutual TLS with the root's client
+/// certificate (its files reloaded when they change). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct LeafConnector {
+    tls: Option<Arc<fanout_transport::ClientTls>>,
+}
+
+impl LeafConnector {
+    /// Dials as `[leaf_tls]` says (plain text without it); the files are read now, and
+    /// every problem names its file.
+    pub fn new(config: Option<&LeafTlsConfig>) -> Result<LeafConnector, RootError> {
+        let tls = config
+            .map(|config| {
+                fanout_transport::ClientTls::load(fanout_transport::ClientTlsFiles {
+                    ca: config.ca.clone(),
+                    cert: Some(config.cert.clone()),
+                    key: Some(config.key.clone()),
+                    server_name: config.server_name.clone(),
+                })
+                .map_err(|err| RootError::Config(format!("[leaf_tls]: {err}")))
+            })
+            .transpose()?;
+        Ok(LeafConnector { tls })
+    }
+
+    /// The TLS configuration, when leaves are dialled over TLS.
+    pub fn tls(&self) -> Option<&Arc<fanout_transport::ClientTls>> {
+        self.tls.as_ref()
+    }
+
+    /// A client for a leaf address; nothing is dialled until the first request.
+    pub fn client(&self, shard: u32, address: &str) -> Result<LeafClient, RootError> {
+        let invalid =
+            |err: &dyn std::fmt::Display| RootError::Config(format!("shard {shard}: replica {address:?}: {err}"));
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|err| invalid(&err))?
+            .connect_timeout(CONNECT_TIMEOUT);
+        let channel = match &self.tls {
+            None => endpoint.tcp_nodelay(true).connect_lazy(),
+            Some(tls) => {
+                let host = endpoint.uri().host().unwrap_or(address).to_string();
+                endpoint.connect_with_connector_lazy(tls.connector(&host).map_err(|err| invalid(&err))?)
+            }
+        };
+        Ok(LeafClient::grpc(channel))
+    }
 }
 
 impl ReplicaSet {

@@ -8,9 +8,13 @@ use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResult
 
 use crate::error::RootError;
 
-/// Merges the shards' intermediate results and finalizes them; None when the request
-/// asked for no aggregations.
-pub fn finalize(request: Option<&Aggregations>, shards: Vec<Vec<u8>>) -> Result<Option<serde_json::Value>, RootError> {
+/// Merges the shards' intermediate results and finalizes them, creating at most
+/// `max_buckets` buckets; None when the request asked for no aggregations.
+pub fn finalize(
+    request: Option<&Aggregations>,
+    shards: Vec<Vec<u8>>,
+    max_buckets: u32,
+) -> Result<Option<serde_json::Value>, RootError> {
     let Some(request) = request.cloned() else {
         return Ok(None);
     };
@@ -24,8 +28,15 @@ pub fn finalize(request: Option<&Aggregations>, shards: Vec<Vec<u8>>) -> Result<
         }
     }
     let merged = merged.unwrap_or_default();
-    let results = merged
-        .into_final_result(request, AggregationLimitsGuard::default())
-        .map_err(|err| RootError::InvalidArgument(format!("aggregations: {err}")))?;
+    let results = merged.into_final_result(request, AggregationLimitsGuard::new(None, Some(max_buckets))).map_err(
+        |err| match err {
+            tantivy::TantivyError::AggregationError(tantivy::aggregation::AggregationError::BucketLimitExceeded {
+                ..
+            }) => RootError::InvalidArgument(format!(
+                "the aggregations create more than {max_buckets} buckets (limits.max_aggregation_buckets)"
+            )),
+            other => RootError::InvalidArgument(format!("aggregations: {other}")),
+        },
+    )?;
     serde_json::to_value(results).map(Some).map_err(|err| RootError::Internal(err.to_string()))
 }

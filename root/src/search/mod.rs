@@ -49,7 +49,8 @@ use tokio::time::Instant;
 use crate::admission::Admission;
 use crate::cluster::Cluster;
 use crate::config::{
-    AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, FetchConfig, RateLimitConfig, StatisticsConfig,
+    AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, FetchConfig, InputLimits, RateLimitConfig,
+    StatisticsConfig,
 };
 use crate::error::RootError;
 use crate::rate_limit::{ClientKey, ClientLimits};
@@ -86,6 +87,8 @@ pub struct RootSearcher {
     limits: ClientLimits,
     layout: LayoutCache,
     default_timeout_ms: u32,
+    /// Bounds on each request.
+    input_limits: InputLimits,
 }
 
 impl RootSearcher {
@@ -105,6 +108,7 @@ impl RootSearcher {
             cache: config.cache.clone(),
             statistics: config.statistics.clone(),
             fetch: config.fetch.clone(),
+            limits: config.limits.clone(),
         };
         RootSearcher::with_settings(cluster, &settings)
     }
@@ -121,6 +125,7 @@ impl RootSearcher {
             limits: ClientLimits::new(&settings.rate_limit),
             layout: LayoutCache::default(),
             default_timeout_ms: settings.default_timeout_ms,
+            input_limits: settings.limits.clone(),
         }
     }
 
@@ -171,7 +176,7 @@ impl RootSearcher {
     }
 
     async fn execute(&self, request: SearchRequest, started: Instant) -> Result<SearchResponse, RootError> {
-        let request = request.validate(self.default_timeout_ms)?;
+        let request = request.validate(self.default_timeout_ms, &self.input_limits)?;
         let deadline = started + Duration::from_millis(u64::from(request.timeout_ms));
         // The normalized request, once: it keys the cache at every generation tried.
         let cache_key = (request.use_cache && self.results.enabled()).then(|| request.cache_key());
@@ -342,6 +347,8 @@ pub struct Settings {
     pub statistics: StatisticsConfig,
     /// When pages are fetched with the query phase.
     pub fetch: FetchConfig,
+    /// Bounds on each request.
+    pub limits: InputLimits,
 }
 
 impl Default for Settings {
@@ -353,6 +360,7 @@ impl Default for Settings {
             cache: CacheConfig::default(),
             statistics: StatisticsConfig::default(),
             fetch: FetchConfig::default(),
+            limits: InputLimits::default(),
         }
     }
 }

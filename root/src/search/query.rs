@@ -57,6 +57,16 @@ struct QueryResults {
     docs: InlineDocs,
 }
 
+/// Refuses a query that scores more distinct terms than `limits.max_query_terms`.
+pub(crate) fn check_term_count(terms: usize, max_query_terms: usize) -> Result<(), RootError> {
+    if terms > max_query_terms {
+        return Err(RootError::InvalidArgument(format!(
+            "the query has {terms} distinct terms; the limit is {max_query_terms} (limits.max_query_terms)"
+        )));
+    }
+    Ok(())
+}
+
 impl DocumentSearch<'_> {
     /// Whether a request's page is fetched with its query phase.
     pub fn fetches_inline(&self, request: &ValidRequest) -> bool {
@@ -75,6 +85,7 @@ impl DocumentSearch<'_> {
         let mut clock = PhaseClock::start();
         let gather = gather_deadline(request, deadline);
         let terms = self.analyzer.scored_terms(&request.query)?;
+        check_term_count(terms.len(), request.max_query_terms)?;
         let (stats, found) = self.statistics.get(cluster, terms, generation, gather, outcomes).await?;
         let statistics_ms = clock.lap();
         let inline = self.fetches_inline(request);
@@ -108,7 +119,11 @@ impl DocumentSearch<'_> {
             }
         }
         let query_ms = clock.lap();
-        let aggregations = aggregations::finalize(request.aggregations.as_ref(), results.intermediate)?;
+        let aggregations = aggregations::finalize(
+            request.aggregations.as_ref(),
+            results.intermediate,
+            request.max_aggregation_buckets,
+        )?;
         let page = merge_top_k(&results.lists, request.offset as usize, request.limit as usize);
         let merge_ms = clock.lap();
         let next_cursor = page.last().map(|hit| hit.position.encode_cursor());

@@ -6,7 +6,7 @@ pub use fanout_contracts::limits::{DEFAULT_LIMIT, MAX_QUERY_BYTES, MAX_WINDOW};
 use serde::Deserialize;
 use tantivy::aggregation::agg_req::Aggregations;
 
-use crate::config::MAX_TIMEOUT_MS;
+use crate::config::{InputLimits, MAX_TIMEOUT_MS};
 use crate::error::RootError;
 
 /// A search request with every optional part still optional.
@@ -103,18 +103,26 @@ pub struct ValidRequest {
     /// Whether the result cache may answer and keep the answer (profiled searches never
     /// use it: their timings are the point).
     pub use_cache: bool,
+    /// The most buckets the merged aggregations may create (`limits.max_aggregation_buckets`).
+    pub max_aggregation_buckets: u32,
+    /// The most distinct terms the query may score (`limits.max_query_terms`).
+    pub max_query_terms: usize,
 }
 
 impl SearchRequest {
     /// Checks the request's bounds, filling defaults (`default_timeout_ms` from the
-    /// cluster file).
-    pub fn validate(self, default_timeout_ms: u32) -> Result<ValidRequest, RootError> {
+    /// cluster file) and refusing what exceeds `limits`, naming the limit.
+    pub fn validate(self, default_timeout_ms: u32, limits: &InputLimits) -> Result<ValidRequest, RootError> {
         let invalid = |message: String| Err(RootError::InvalidArgument(message));
         if self.query.trim().is_empty() {
             return invalid("query must not be empty".into());
         }
-        if self.query.len() > MAX_QUERY_BYTES {
-            return invalid(format!("query is {} bytes long; the limit is {MAX_QUERY_BYTES}", self.query.len()));
+        let max_query_bytes = limits.max_query_bytes.min(MAX_QUERY_BYTES);
+        if self.query.len() > max_query_bytes {
+            return invalid(format!(
+                "query is {} bytes long; the limit is {max_query_bytes} (limits.max_query_bytes)",
+                self.query.len()
+            ));
         }
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         let offset = self.offset.unwrap_or(0);
@@ -140,6 +148,21 @@ impl SearchRequest {
         };
         let (aggs_json, aggregations) = match self.aggs {
             Some(aggs) if aggs.as_object().is_some_and(|map| !map.is_empty()) => {
+                let depth = aggregation_depth(&aggs);
+                if depth > limits.max_aggregation_depth {
+                    return invalid(format!(
+                        "aggs nest {depth} levels deep; the limit is {} (limits.max_aggregation_depth)",
+                        limits.max_aggregation_depth
+                    ));
+                }
+                if let Some(size) = largest_bucket_size(&aggs)
+                    && size > u64::from(limits.max_aggregation_buckets)
+                {
+                    return invalid(format!(
+                        "an aggregation asks for {size} buckets; the limit is {} (limits.max_aggregation_buckets)",
+                        limits.max_aggregation_buckets
+                    ));
+                }
                 let json = aggs.to_string();
                 let parsed = fanout_contracts::aggregations::parse_aggregations(&json)
                     .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
@@ -184,6 +207,8 @@ impl SearchRequest {
             highlight,
             profile: self.profile.unwrap_or(false),
             use_cache: self.cache.unwrap_or(true) && !self.profile.unwrap_or(false),
+            max_aggregation_buckets: limits.max_aggregation_buckets,
+            max_query_terms: limits.max_query_terms,
             query: self.query,
             limit,
             offset,
@@ -192,6 +217,36 @@ impl SearchRequest {
             allow_partial: self.allow_partial.unwrap_or(true),
         })
     }
+}
+
+/// How many levels of aggregations nest in a request (`aggs` or `aggregations` inside
+/// each named aggregation).
+fn aggregation_depth(aggs: &serde_json::Value) -> usize {
+    let Some(named) = aggs.as_object() else { return 0 };
+    1 + named
+        .values()
+        .filter_map(|aggregation| aggregation.get("aggs").or_else(|| aggregation.get("aggregations")))
+        .map(aggregation_depth)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The largest `size` any aggregation of the request asks for, at any depth.
+fn largest_bucket_size(aggs: &serde_json::Value) -> Option<u64> {
+    let named = aggs.as_object()?;
+    named
+        .values()
+        .flat_map(|aggregation| {
+            let own = aggregation
+                .as_object()
+                .into_iter()
+                .flat_map(|kinds| kinds.values())
+                .filter_map(|body| body.get("size").and_then(serde_json::Value::as_u64));
+            let nested =
+                aggregation.get("aggs").or_else(|| aggregation.get("aggregations")).and_then(largest_bucket_size);
+            own.chain(nested).collect::<Vec<_>>()
+        })
+        .max()
 }
 
 #[cfg(test)]
@@ -204,26 +259,61 @@ mod tests {
 
     #[test]
     fn fills_defaults() {
-        let valid = request("cat").validate(5000).unwrap();
+        let valid = request("cat").validate(5000, &InputLimits::default()).unwrap();
         assert_eq!((valid.limit, valid.offset, valid.timeout_ms, valid.allow_partial), (10, 0, 5000, true));
     }
 
     #[test]
     fn bounds_the_window_and_names_it() {
         let deep = SearchRequest { offset: Some(9_995), limit: Some(10), ..request("cat") };
-        let message = deep.validate(5000).unwrap_err().to_string();
+        let message = deep.validate(5000, &InputLimits::default()).unwrap_err().to_string();
         assert_eq!(message, "offset + limit must be at most 10000, got 9995 + 10");
         let edge = SearchRequest { offset: Some(9_990), limit: Some(10), ..request("cat") };
-        assert!(edge.validate(5000).is_ok());
+        assert!(edge.validate(5000, &InputLimits::default()).is_ok());
         let huge = SearchRequest { offset: Some(u32::MAX), limit: Some(u32::MAX), ..request("cat") };
-        assert!(huge.validate(5000).is_err());
+        assert!(huge.validate(5000, &InputLimits::default()).is_err());
     }
 
     #[test]
     fn rejects_empty_and_oversized_queries_and_bad_timeouts() {
-        assert!(request("  ").validate(5000).unwrap_err().to_string().contains("must not be empty"));
-        assert!(request(&"a".repeat(5000)).validate(5000).unwrap_err().to_string().contains("4096"));
+        assert!(
+            request("  ")
+                .validate(5000, &InputLimits::default())
+                .unwrap_err()
+                .to_string()
+                .contains("must not be empty")
+        );
+        assert!(
+            request(&"a".repeat(5000))
+                .validate(5000, &InputLimits::default())
+                .unwrap_err()
+                .to_string()
+                .contains("4096")
+        );
         let zero = SearchRequest { timeout_ms: Some(0), ..request("cat") };
-        assert!(zero.validate(5000).unwrap_err().to_string().contains("timeout_ms"));
+        assert!(zero.validate(5000, &InputLimits::default()).unwrap_err().to_string().contains("timeout_ms"));
+    }
+
+    #[test]
+    fn refuses_beyond_the_configured_limits_naming_them() {
+        let limits = InputLimits {
+            max_query_bytes: 10,
+            max_aggregation_depth: 2,
+            max_aggregation_buckets: 50,
+            ..InputLimits::default()
+        };
+        let long = request("a much longer query").validate(5000, &limits).unwrap_err().to_string();
+        assert!(long.contains("limits.max_query_bytes") && long.contains("19 bytes"), "{long}");
+        let aggs = |json: &str| SearchRequest { aggs: Some(serde_json::from_str(json).unwrap()), ..request("cat") };
+        let two = r#"{"a": {"terms": {"field": "f"}, "aggs": {"b": {"avg": {"field": "g"}}}}}"#;
+        assert!(aggs(two).validate(5000, &limits).is_ok());
+        let three = r#"{"a": {"terms": {"field": "f"}, "aggs": {"b": {"terms": {"field": "g"}, "aggregations": {"c": {"avg": {"field": "h"}}}}}}}"#;
+        let deep = aggs(three).validate(5000, &limits).unwrap_err().to_string();
+        assert!(deep.contains("3 levels deep") && deep.contains("limits.max_aggregation_depth"), "{deep}");
+        let wide = r#"{"a": {"terms": {"field": "f"}, "aggs": {"b": {"terms": {"field": "g", "size": 51}}}}}"#;
+        let wide = aggs(wide).validate(5000, &limits).unwrap_err().to_string();
+        assert!(wide.contains("51 buckets") && wide.contains("limits.max_aggregation_buckets"), "{wide}");
+        let valid = aggs(two).validate(5000, &limits).unwrap();
+        assert_eq!(valid.max_aggregation_buckets, 50);
     }
 }

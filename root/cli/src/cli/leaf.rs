@@ -11,6 +11,7 @@ use fanout_leaf::faults::{faults, parse_delay, parse_fraction};
 use fanout_leaf::{IndexSource, Leaf, LeafConfig};
 use fanout_proto::v1::Faults;
 use fanout_storage::{IndexStore, is_store_location};
+use fanout_transport::ServerTlsFiles;
 
 use super::store::StoreArgs;
 
@@ -48,6 +49,21 @@ pub struct LeafArgs {
     /// Address to serve gRPC on.
     #[arg(long, default_value = "127.0.0.1:7001", env = "FANOUT_LISTEN")]
     listen: SocketAddr,
+    /// Serve over mutual TLS with this certificate chain (PEM; needs --tls-key and
+    /// --tls-client-ca). The files are read again when they change.
+    #[arg(long, env = "FANOUT_TLS_CERT", requires_all = ["tls_key", "tls_client_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "FANOUT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The CA certificates (PEM) that clients' certificates must chain to: only the
+    /// cluster's roots get in.
+    #[arg(long, env = "FANOUT_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Also serve gRPC health and /metrics in plain text on this address, for probes
+    /// that cannot present a client certificate (the kubelet's).
+    #[arg(long, env = "FANOUT_PROBE_LISTEN")]
+    probe_listen: Option<SocketAddr>,
     /// Search threads (default: the number of cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -105,6 +121,11 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
         faults,
         poll_interval: (args.poll_interval_ms > 0).then(|| Duration::from_millis(args.poll_interval_ms)),
         keep_generations: args.keep_generations as usize,
+        tls: args.tls_cert.clone().map(|cert| ServerTlsFiles {
+            cert,
+            key: args.tls_key.clone().expect("clap requires --tls-key"),
+            client_ca: args.tls_client_ca.clone(),
+        }),
         ..defaults
     };
     // SIGTERM is handled from the start: a leaf loading a big index in a container (PID 1,
@@ -120,8 +141,23 @@ pub async fn run(args: LeafArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
-    tracing::info!(shard, index = %args.index, address = %listener.local_addr()?, "leaf serving");
-    leaf.serve(listener, async move {
+    let probes = match args.probe_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|err| anyhow::anyhow!("cannot listen on {address} (--probe-listen): {err}"))?,
+        ),
+        None => None,
+    };
+    tracing::info!(
+        shard,
+        index = %args.index,
+        address = %listener.local_addr()?,
+        tls = if config.tls.is_some() { "mutual" } else { "off" },
+        probes = ?args.probe_listen,
+        "leaf serving"
+    );
+    leaf.serve(listener, probes, async move {
         let _ = shutdown.await;
     })
     .await?;

@@ -17,10 +17,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use fanout_root::config::{
-    AdmissionConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, FetchConfig, HealthConfig, HedgingConfig,
-    RateLimitConfig, ShardConfig, StatisticsConfig,
+    AdmissionConfig, AuthConfig, CacheConfig, ClusterConfig, DEFAULT_TIMEOUT_MS, EdgeTlsConfig, FetchConfig,
+    HealthConfig, HedgingConfig, InputLimits, LeafTlsConfig, RateLimitConfig, ShardConfig, StatisticsConfig,
 };
 use fanout_root::server::RootServerHandle;
+use fanout_transport::ServerTlsFiles;
+use fanout_transport::pki::{LOCAL_LEAF_NAME, LocalPki};
 
 /// A running leaf inside a [`LocalCluster`].
 struct RunningLeaf {
@@ -88,6 +90,13 @@ pub struct LocalOptions {
     pub statistics: StatisticsConfig,
     /// When the root fetches pages with the query phase.
     pub fetch: FetchConfig,
+    /// TLS everywhere (the root's edge, mutual TLS to the leaves) with these files;
+    /// None: plain text.
+    pub tls: Option<LocalPki>,
+    /// The root's API keys.
+    pub auth: AuthConfig,
+    /// The root's input limits.
+    pub limits: InputLimits,
 }
 
 impl Default for LocalOptions {
@@ -108,6 +117,9 @@ impl Default for LocalOptions {
             cache: CacheConfig::default(),
             statistics: StatisticsConfig::default(),
             fetch: FetchConfig::default(),
+            tls: None,
+            auth: AuthConfig::default(),
+            limits: InputLimits::default(),
         }
     }
 }
@@ -134,6 +146,11 @@ impl LocalCluster {
                     faults: options.leaf_faults,
                     max_queue: options.leaf_max_queue.unwrap_or(defaults.max_queue),
                     inline_max_postings: options.leaf_inline_max_postings.unwrap_or(defaults.inline_max_postings),
+                    tls: options.tls.as_ref().map(|pki| ServerTlsFiles {
+                        cert: pki.leaf.0.clone(),
+                        key: pki.leaf.1.clone(),
+                        client_ca: Some(pki.ca.clone()),
+                    }),
                     ..defaults
                 };
                 replicas.push(start_leaf(&config).await?);
@@ -154,6 +171,15 @@ impl LocalCluster {
             cache: options.cache.clone(),
             statistics: options.statistics.clone(),
             fetch: options.fetch.clone(),
+            tls: options.tls.as_ref().map(|pki| EdgeTlsConfig { cert: pki.edge.0.clone(), key: pki.edge.1.clone() }),
+            leaf_tls: options.tls.as_ref().map(|pki| LeafTlsConfig {
+                ca: pki.ca.clone(),
+                cert: pki.root_client.0.clone(),
+                key: pki.root_client.1.clone(),
+                server_name: Some(LOCAL_LEAF_NAME.to_string()),
+            }),
+            auth: options.auth.clone(),
+            limits: options.limits.clone(),
         };
         let root = RootServerHandle::new(&config)?;
         let http = TcpListener::bind(options.http).await.map_err(|err| bind_error(options.http, err))?;
@@ -203,7 +229,7 @@ async fn start_leaf(config: &LeafConfig) -> anyhow::Result<RunningLeaf> {
     let (stop, receiver) = watch::channel(());
     let shard = config.shard;
     let task = tokio::spawn(async move {
-        if let Err(err) = leaf.serve(listener, stopped(receiver)).await {
+        if let Err(err) = leaf.serve(listener, None, stopped(receiver)).await {
             tracing::error!(shard, %address, %err, "leaf stopped with an error");
         }
     });

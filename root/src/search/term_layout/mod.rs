@@ -130,6 +130,7 @@ pub async fn search(
     refuse_document_only_features(request)?;
     let mut clock = PhaseClock::start();
     let plan = layout.plan(&request.query)?;
+    super::query::check_term_count(plan.terms.len(), request.max_query_terms)?;
     let gather = gather_deadline(request, deadline);
     let gathered = postings::postings_phase(cluster, &plan, generation, gather, outcomes).await?;
     if outcomes.is_partial() {

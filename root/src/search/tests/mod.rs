@@ -48,6 +48,10 @@ fn cluster(shards: u32, replicas: u32, hedging: HedgingConfig) -> (RootSearcher,
         cache: CacheConfig { enabled: false, ..CacheConfig::default() },
         statistics: Default::default(),
         fetch: Default::default(),
+        tls: None,
+        leaf_tls: None,
+        auth: Default::default(),
+        limits: Default::default(),
     };
     let cluster = Arc::new(Cluster::with_clients(&config, clients));
     (RootSearcher::configured(cluster, &config), leaves)
@@ -196,6 +200,10 @@ async fn a_cluster_file_with_the_wrong_shard_count_answers_nothing() {
         cache: Default::default(),
         statistics: Default::default(),
         fetch: Default::default(),
+        tls: None,
+        leaf_tls: None,
+        auth: Default::default(),
+        limits: Default::default(),
     };
     let clients = leaves.iter().map(|leaf| vec![("leaf".to_string(), LeafClient::local(leaf.clone()))]).collect();
     let root = RootSearcher::new(Arc::new(Cluster::with_clients(&config, clients)), 1_000);
