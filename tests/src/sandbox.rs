@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use fanout_cli::local::{LocalCluster, LocalOptions};
 use fanout_indexer::{BuildOptions, BuildSummary, IndexSchema, Layout, build_index};
 use fanout_proto::v1::root_client::RootClient;
-use fanout_root::config::{AdmissionConfig, CacheConfig, FetchConfig, RateLimitConfig, StatisticsConfig};
+use fanout_root::config::{
+    AdmissionConfig, AuthConfig, CacheConfig, FetchConfig, InputLimits, RateLimitConfig, StatisticsConfig,
+};
+use fanout_transport::pki::LocalPki;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -26,6 +29,9 @@ pub struct SandboxBuilder {
     statistics: StatisticsConfig,
     fetch: FetchConfig,
     leaf_max_queue: Option<usize>,
+    tls: bool,
+    auth: AuthConfig,
+    limits: InputLimits,
 }
 
 /// A running cluster over a freshly built index, removed when dropped.
@@ -42,6 +48,9 @@ pub struct Sandbox {
     pub cluster: LocalCluster,
     http: reqwest::Client,
     shards: u32,
+    /// The throwaway CA and certificates, when the cluster speaks TLS (its root's HTTP
+    /// port is then HTTPS: [`Sandbox::url`] and the plain clients do not apply).
+    pub pki: Option<LocalPki>,
 }
 
 impl Sandbox {
@@ -59,6 +68,9 @@ impl Sandbox {
             statistics: StatisticsConfig::default(),
             fetch: FetchConfig::default(),
             leaf_max_queue: None,
+            tls: false,
+            auth: AuthConfig::default(),
+            limits: InputLimits::default(),
         }
     }
 
@@ -190,6 +202,25 @@ impl SandboxBuilder {
         self
     }
 
+    /// TLS everywhere: the root's HTTPS and gRPC, mutual TLS to the leaves, with a
+    /// throwaway CA in the sandbox's directory.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// The root's API keys.
+    pub fn auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The root's input limits.
+    pub fn limits(mut self, limits: InputLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Builds the index and starts the servers.
     pub async fn start(self) -> Sandbox {
         let dataset = self.dataset.expect("a dataset");
@@ -197,6 +228,7 @@ impl SandboxBuilder {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let index_dir = dir.path().join("index");
         build(&dataset, &schema, &index_dir, self.layout, self.shards).await;
+        let pki = self.tls.then(|| LocalPki::create(&dir.path().join("tls")).expect("throwaway certificates"));
         let options = LocalOptions {
             replicas: self.replicas,
             leaf_threads: 2,
@@ -207,6 +239,9 @@ impl SandboxBuilder {
             statistics: self.statistics.clone(),
             fetch: self.fetch.clone(),
             leaf_max_queue: self.leaf_max_queue,
+            tls: pki.clone(),
+            auth: self.auth.clone(),
+            limits: self.limits.clone(),
             ..LocalOptions::default()
         };
         let cluster = LocalCluster::start(&index_dir, &options).await.expect("the cluster starts");
@@ -218,6 +253,7 @@ impl SandboxBuilder {
             cluster,
             http: reqwest::Client::new(),
             shards: self.shards,
+            pki,
         }
     }
 }

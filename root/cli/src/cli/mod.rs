@@ -1,5 +1,6 @@
 //! The command line: one subcommand per role. Flags fall back to `FANOUT_*` variables.
 
+mod api_key;
 mod generations;
 mod index;
 mod leaf;
@@ -29,6 +30,8 @@ enum Command {
     Leaf(leaf::LeafArgs),
     /// Serve the root (HTTP and gRPC) for a cluster file.
     Root(root::RootArgs),
+    /// Make a new API key and print the entry a root needs to accept it.
+    ApiKey(api_key::ApiKeyArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -39,6 +42,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local(args) => runtime()?.block_on(local::run(args)),
         Command::Leaf(args) => runtime()?.block_on(leaf::run(args)),
         Command::Root(args) => runtime()?.block_on(root::run(args)),
+        Command::ApiKey(args) => {
+            api_key::run(args);
+            Ok(())
+        }
     }
 }
 

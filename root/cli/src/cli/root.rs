@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use fanout_root::config::DiscoveryConfig;
+use fanout_root::auth::parse_key_list;
+use fanout_root::config::{DiscoveryConfig, EdgeTlsConfig, LeafTlsConfig};
 use fanout_root::{ClusterConfig, RootServerHandle};
 
 #[derive(Debug, Args)]
@@ -33,6 +34,34 @@ pub struct RootArgs {
     /// Address to serve gRPC on.
     #[arg(long, default_value = "127.0.0.1:8081", env = "FANOUT_GRPC_LISTEN")]
     grpc_listen: SocketAddr,
+    /// Serve HTTPS and gRPC over TLS with this certificate chain (PEM; with --tls-key).
+    /// Read again when it changes. Overrides the cluster file's [tls].
+    #[arg(long, env = "FANOUT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "FANOUT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Reach the leaves over mutual TLS, trusting this CA (PEM; with --leaf-tls-cert and
+    /// --leaf-tls-key). Overrides the cluster file's [leaf_tls].
+    #[arg(long, env = "FANOUT_LEAF_TLS_CA", requires_all = ["leaf_tls_cert", "leaf_tls_key"])]
+    leaf_tls_ca: Option<PathBuf>,
+    /// The root's client certificate (PEM) towards the leaves.
+    #[arg(long, env = "FANOUT_LEAF_TLS_CERT", requires = "leaf_tls_ca")]
+    leaf_tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "FANOUT_LEAF_TLS_KEY", requires = "leaf_tls_ca")]
+    leaf_tls_key: Option<PathBuf>,
+    /// The name leaf certificates must be valid for (default: the host dialled; with
+    /// DNS discovery, the Service's name, as `fanout-leaf`).
+    #[arg(long, env = "FANOUT_LEAF_TLS_SERVER_NAME", requires = "leaf_tls_ca")]
+    leaf_tls_server_name: Option<String>,
+    /// API keys: a TOML file of [[key]] entries (`fanout api-key` prints one), read again
+    /// when it changes. Overrides the cluster file's [auth] keys_file.
+    #[arg(long, env = "FANOUT_API_KEYS_FILE")]
+    api_keys_file: Option<PathBuf>,
+    /// API keys as `name:role:sha256[:tier]`, comma-separated (added to the others).
+    #[arg(long, env = "FANOUT_API_KEYS", hide_env_values = true)]
+    api_keys: Option<String>,
 }
 
 /// The cluster configuration the flags and the cluster file describe together.
@@ -74,6 +103,23 @@ fn cluster_config(args: &RootArgs) -> anyhow::Result<ClusterConfig> {
             None => anyhow::bail!("--discovery-interval-ms needs discovery (--discover or a [discovery] section)"),
         }
     }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(EdgeTlsConfig { cert: cert.clone(), key: key.clone() });
+    }
+    if let (Some(ca), Some(cert), Some(key)) = (&args.leaf_tls_ca, &args.leaf_tls_cert, &args.leaf_tls_key) {
+        config.leaf_tls = Some(LeafTlsConfig {
+            ca: ca.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+            server_name: args.leaf_tls_server_name.clone(),
+        });
+    }
+    if let Some(file) = &args.api_keys_file {
+        config.auth.keys_file = Some(file.clone());
+    }
+    if let Some(keys) = &args.api_keys {
+        config.auth.keys.extend(parse_key_list(keys).map_err(|err| anyhow::anyhow!("FANOUT_API_KEYS: {err}"))?);
+    }
     config.validate()?;
     Ok(config)
 }
@@ -94,6 +140,9 @@ pub async fn run(args: RootArgs) -> anyhow::Result<()> {
         index = %config.index,
         shards = config.shard_count(),
         discovery = discovery.as_deref().unwrap_or("off"),
+        tls = config.tls.is_some(),
+        leaf_tls = config.leaf_tls.is_some(),
+        api_keys = config.auth.is_enabled(),
         "root serving"
     );
     root.serve(http, grpc, super::shutdown_signal()).await?;
