@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use fanout_proto::v1::root_client::RootClient;
 use fanout_proto::v1::{ClusterRequest, SearchRequest};
@@ -44,10 +45,10 @@ pub trait Target: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// A root's HTTP API.
+/// A root's HTTP API (HTTPS too).
 pub struct HttpTarget {
     base: String,
-    client: reqwest::Client,
+    client: reqwest_rustls::Client,
     limit: u32,
     bypass_cache: bool,
 }
@@ -55,7 +56,28 @@ pub struct HttpTarget {
 impl HttpTarget {
     /// Queries `base` (`http://host:port`) for `limit` hits each.
     pub fn new(base: &str, limit: u32) -> anyhow::Result<HttpTarget> {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1024).tcp_nodelay(true).build()?;
+        HttpTarget::trusting(base, limit, None)
+    }
+
+    /// Queries `base` (`https://host:port` when `ca` is given: the CA certificates, PEM,
+    /// the root's certificate must chain to) for `limit` hits each.
+    pub fn trusting(base: &str, limit: u32, ca: Option<&std::path::Path>) -> anyhow::Result<HttpTarget> {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|err| anyhow::anyhow!("{}: {err}", ca.display()))?;
+            for certificate in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+                roots.add(certificate?)?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = reqwest_rustls::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .tls_backend_preconfigured(tls)
+            .build()?;
         Ok(HttpTarget { base: base.trim_end_matches('/').to_string(), client, limit, bypass_cache: false })
     }
 }

@@ -45,14 +45,6 @@ pub struct Edge {
     pub metrics: MetricsAccess,
 }
 
-impl Edge {
-    /// No keys, the default limits: everything open, as `fanout local` serves.
-    pub fn open() -> Edge {
-        let auth = Authenticator::new(&Default::default(), &Default::default()).expect("no keys to read");
-        Edge { auth: Arc::new(auth), limits: InputLimits::default(), metrics: MetricsAccess::Open }
-    }
-}
-
 /// The HTTP routes of a root.
 pub fn router(searcher: Arc<RootSearcher>, edge: Edge) -> Router {
     let needs =

@@ -115,3 +115,34 @@ async fn profile_breaks_took_into_phases_and_names_the_slowest_shard() {
     assert!(plain.get("profile").is_none(), "no profile unless asked");
     sandbox.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_only_what_the_root_serves() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let sandbox = cranfield(1).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", sandbox.cluster.grpc_address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let answer = answers.message().await.unwrap().expect("an answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else { panic!("{answer:?}") };
+    let mut services: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
+    services.sort();
+    assert!(services.contains(&"fanout.v1.Root".to_string()), "{services:?}");
+    assert!(
+        !services.iter().any(|service| service.starts_with("fanout.v1.Leaf")),
+        "the root advertises the leaves' services: {services:?}"
+    );
+    sandbox.stop().await;
+}

@@ -8,7 +8,9 @@
 //!   fetched in a second phase (three round trips per shard, as before the root kept
 //!   statistics); statistics kept per term at the root (two); and the shallow page
 //!   fetched with the query phase too (one); and small searches run inline at the leaves,
-//!   without the hand-off to a search thread (the default).
+//!   without the hand-off to a search thread (the default);
+//! - the default root again with TLS on: HTTPS at the edge and mutual TLS between root and
+//!   leaves (a throwaway CA), against the plain-text row above in the same run.
 //!
 //! The result cache is off throughout: the rows measure the fan-out. Warm-up queries are
 //! distinct from the measured ones; the rows that keep statistics first run every
@@ -32,6 +34,7 @@ use fanout_proto::v1::{DocAddress, FetchRequest, LeafSearchRequest, StatsRequest
 use fanout_root::config::{CacheConfig, FetchConfig, StatisticsConfig};
 use fanout_root::search::merge::{ShardHit, merge_top_k, shard_list};
 use fanout_root::search::stats::sum_shares;
+use fanout_transport::pki::LocalPki;
 use hdrhistogram::Histogram;
 use rayon::prelude::*;
 use serde_json::json;
@@ -105,13 +108,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
     ];
     for (label, cached, inline_max_hits, leaf_inline_max_postings) in rows {
-        let root = RootRow { index: &sharded, limit: args.limit, cached, inline_max_hits, leaf_inline_max_postings };
+        let root = RootRow {
+            index: &sharded,
+            limit: args.limit,
+            cached,
+            inline_max_hits,
+            leaf_inline_max_postings,
+            tls: false,
+        };
         report.measurements.push(runtime.block_on(root.measure(&label, measured, warmup))?);
     }
+    let tls_root = RootRow {
+        index: &sharded,
+        limit: args.limit,
+        cached: true,
+        inline_max_hits: args.limit,
+        leaf_inline_max_postings: None,
+        tls: true,
+    };
+    let label =
+        format!("root over {shards} shards: 1 round trip, inline, TLS at the edge and mutual TLS to the leaves");
+    report.measurements.push(runtime.block_on(tls_root.measure(&label, measured, warmup))?);
     for &limit in &args.inline_limits {
         for (how, inline_max_hits) in [("page with the query", limit), ("two phases", 0)] {
-            let root =
-                RootRow { index: &sharded, limit, cached: true, inline_max_hits, leaf_inline_max_postings: None };
+            let root = RootRow {
+                index: &sharded,
+                limit,
+                cached: true,
+                inline_max_hits,
+                leaf_inline_max_postings: None,
+                tls: false,
+            };
             let label = format!("limit {limit}: {how}");
             let mut measurement = runtime.block_on(root.measure(&label, measured, warmup))?;
             measurement.x = Some(f64::from(limit));
@@ -124,6 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         cached: true,
         inline_max_hits: args.limit,
         leaf_inline_max_postings: None,
+        tls: false,
     };
     let breakdown = runtime.block_on(root.breakdown(measured, warmup))?;
     println!("{}", breakdown.markdown());
@@ -142,6 +170,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "saved_by_one_round_trip_p50_ms": p(3).p50_ms - p(4).p50_ms,
         "saved_by_inline_leaf_work_p50_ms": p(4).p50_ms - p(5).p50_ms,
         "network_cost_p50_ms": p(5).p50_ms - p(1).p50_ms,
+        "tls_over_plain_p50": p(6).p50_ms / p(5).p50_ms, "tls_over_plain_p99": p(6).p99_ms / p(5).p99_ms,
+        "tls_cost_p50_ms": p(6).p50_ms - p(5).p50_ms,
         "targets": {"root_p50_at_most_2x_scatter": p(5).p50_ms <= 2.0 * p(1).p50_ms,
                     "root_p99_at_most_1_5x_scatter": p(5).p99_ms <= 1.5 * p(1).p99_ms},
     });
@@ -159,31 +189,50 @@ struct RootRow<'a> {
     inline_max_hits: u32,
     /// The leaves' `inline_max_postings` (None: their default; 0: always the pool).
     leaf_inline_max_postings: Option<u64>,
+    /// TLS at the root's edge and mutual TLS to the leaves.
+    tls: bool,
 }
 
 impl RootRow<'_> {
     /// The cluster, warmed: the warm-up queries, and the measured ones too when the root
     /// keeps statistics.
-    async fn start(&self, measured: &[String], warmup: &[String]) -> anyhow::Result<(LocalCluster, HttpTarget)> {
+    async fn start(
+        &self,
+        measured: &[String],
+        warmup: &[String],
+    ) -> anyhow::Result<(LocalCluster, HttpTarget, Option<tempfile::TempDir>)> {
+        let certificates = if self.tls { Some(tempfile::tempdir()?) } else { None };
+        let pki = match &certificates {
+            Some(dir) => Some(LocalPki::create(dir.path()).map_err(|err| anyhow::anyhow!("certificates: {err}"))?),
+            None => None,
+        };
         let options = LocalOptions {
             cache: CacheConfig { enabled: false, ..CacheConfig::default() },
             statistics: StatisticsConfig { cached: self.cached, ..StatisticsConfig::default() },
             fetch: FetchConfig { inline_max_hits: self.inline_max_hits },
             leaf_inline_max_postings: self.leaf_inline_max_postings,
+            tls: pki.clone(),
             ..LocalOptions::default()
         };
         let cluster = LocalCluster::start(self.index, &options).await?;
-        let target = HttpTarget::new(&format!("http://{}", cluster.http_address), self.limit)?;
+        let target = match &pki {
+            Some(pki) => HttpTarget::trusting(
+                &format!("https://localhost:{}", cluster.http_address.port()),
+                self.limit,
+                Some(&pki.ca),
+            )?,
+            None => HttpTarget::new(&format!("http://{}", cluster.http_address), self.limit)?,
+        };
         let warm = if self.cached { [warmup, measured].concat() } else { warmup.to_vec() };
         for query in warm {
             let _ = target.search(query).await;
         }
-        Ok((cluster, target))
+        Ok((cluster, target, certificates))
     }
 
     /// Where a query's time goes ([`breakdown`](super::breakdown)).
     async fn breakdown(&self, measured: &[String], warmup: &[String]) -> anyhow::Result<Breakdown> {
-        let (cluster, _) = self.start(measured, warmup).await?;
+        let (cluster, _, _certificates) = self.start(measured, warmup).await?;
         let base = format!("http://{}", cluster.http_address);
         let breakdown = super::breakdown::measure(&base, &cluster.leaf_addresses(), measured, self.limit).await;
         cluster.shutdown().await?;
@@ -191,7 +240,7 @@ impl RootRow<'_> {
     }
 
     async fn measure(&self, label: &str, measured: &[String], warmup: &[String]) -> anyhow::Result<Measurement> {
-        let (cluster, target) = self.start(measured, warmup).await?;
+        let (cluster, target, _certificates) = self.start(measured, warmup).await?;
         let mut latencies = histogram();
         let mut errors = BTreeMap::new();
         let started = Instant::now();

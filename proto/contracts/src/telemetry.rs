@@ -36,6 +36,18 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ),
     ("fanout_root_rate_limited_total", "Searches and gets refused (429) by the per-client rate limit."),
     (
+        "fanout_root_auth_total",
+        "Requests checked against the API keys, by outcome: allowed, unauthenticated (401), forbidden (403).",
+    ),
+    (
+        "fanout_root_input_refusals_total",
+        "HTTP requests refused for exceeding an input limit (413, 431, 408), by limit.",
+    ),
+    (
+        "fanout_tls_reloads_total",
+        "Changed TLS files read again, by listener and outcome (reloaded, or failed: the old ones stay in use).",
+    ),
+    (
         "fanout_root_statistics_total",
         "Searches by how their global statistics were found: known (no round trip), partly_known (only \
          the unknown terms asked), asked.",
@@ -157,6 +169,14 @@ pub fn register_root() {
         metrics::counter!("fanout_root_admissions_total", "outcome" => outcome).increment(0);
     }
     metrics::counter!("fanout_root_rate_limited_total").increment(0);
+    for outcome in ["allowed", "unauthenticated", "forbidden"] {
+        metrics::counter!("fanout_root_auth_total", "outcome" => outcome).increment(0);
+    }
+    for limit in ["max_body_bytes", "max_headers", "max_header_bytes", "read_timeout_ms"] {
+        metrics::counter!("fanout_root_input_refusals_total", "limit" => limit).increment(0);
+    }
+    register_tls_reloads("root");
+    register_tls_reloads("leaf-client");
     for outcome in ["hit", "miss", "bypass"] {
         metrics::counter!("fanout_root_cache_requests_total", "outcome" => outcome).increment(0);
     }
@@ -179,6 +199,13 @@ pub fn register_root() {
     // Registering a histogram creates its (empty) series.
     let _ = metrics::histogram!("fanout_root_request_duration_seconds");
     let _ = metrics::histogram!("fanout_root_refusal_duration_seconds");
+}
+
+/// Creates the TLS reload series of a listener (`root`, `leaf`, `leaf-client`) at zero.
+fn register_tls_reloads(listener: &'static str) {
+    for outcome in ["reloaded", "failed"] {
+        metrics::counter!("fanout_tls_reloads_total", "listener" => listener, "outcome" => outcome).increment(0);
+    }
 }
 
 /// Creates the series of a root's DNS discovery at zero.
@@ -242,6 +269,7 @@ pub fn register_leaf_shard(shard: u32) {
         metrics::counter!("fanout_leaf_download_bytes_total", "from" => from).increment(0);
     }
     metrics::gauge!("fanout_leaf_generations_served").increment(0.0);
+    register_tls_reloads("leaf");
     let _ = metrics::histogram!("fanout_leaf_queue_wait_seconds", "shard" => shard.clone());
     for rpc in LEAF_RPCS {
         let _ = metrics::histogram!("fanout_leaf_run_seconds", "shard" => shard.clone(), "rpc" => *rpc);
