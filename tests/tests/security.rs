@@ -182,6 +182,24 @@ async fn leaves_admit_only_the_clusters_roots() {
         ClientTls::load(ClientTlsFiles { ca: ca.into(), cert, key, server_name: Some(LOCAL_LEAF_NAME.into()) }).unwrap()
     };
     info(Some(client(&pki.ca, Some(pki.root_client.clone())))).await.expect("the root's certificate is let in");
+
+    // LeafAdmin (fault injection is on in sandboxes) needs the cluster's certificate too.
+    let admin = |tls: Option<Arc<ClientTls>>| async move {
+        let endpoint = Endpoint::from_shared(format!("http://{leaf}")).unwrap().connect_timeout(Duration::from_secs(5));
+        let channel = match tls {
+            Some(tls) => endpoint.connect_with_connector_lazy(tls.connector("127.0.0.1").unwrap()),
+            None => endpoint.connect_lazy(),
+        };
+        let mut admin = fanout_proto::v1::leaf_admin_client::LeafAdminClient::new(channel);
+        tokio::time::timeout(Duration::from_secs(10), admin.reload(fanout_proto::v1::ReloadRequest {}))
+            .await
+            .expect("an answer or a refusal within 10 s")
+            .map(|_| ())
+    };
+    admin(Some(client(&pki.ca, Some(pki.root_client.clone()))))
+        .await
+        .expect("LeafAdmin with the cluster's certificate");
+    assert!(admin(None).await.is_err(), "LeafAdmin answered a plain-text client");
     assert!(info(None).await.is_err(), "a plain-text client was let in");
     assert!(info(Some(client(&pki.ca, None))).await.is_err(), "a client without a certificate was let in");
     let other = LocalPki::create(&sandbox.dir.path().join("other")).unwrap();

@@ -1,5 +1,6 @@
 //! The `fanout` binary as users run it: `fanout index` errors and atomic replacement,
-//! `fanout leaf` refusing what is not a shard, and leaf and root as separate processes.
+//! `fanout leaf` refusing what is not a shard, leaf and root as separate processes, and
+//! the same over TLS with API keys, set by flags and environment.
 
 mod support;
 
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use support::{Running, fanout, free_port, repo, text};
+use support::{Running, cranfield_docs, cranfield_schema, fanout, free_port, repo, text};
 
 fn write_schema(dir: &Path) -> PathBuf {
     let schema = dir.join("schema.toml");
@@ -219,4 +220,147 @@ fn leaves_and_root_as_separate_processes() {
     for leaf in &mut leaves {
         assert!(leaf.terminate(), "a leaf exits cleanly on SIGTERM");
     }
+}
+
+#[test]
+fn tls_and_api_keys_through_the_flags() {
+    use fanout_proto::v1::SearchRequest;
+    use fanout_proto::v1::root_client::RootClient;
+    use fanout_transport::pki::LocalPki;
+    use fanout_transport::{ClientTls, ClientTlsFiles};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cranfield");
+    let built = index(&cranfield_docs(), &cranfield_schema(), &out, &[]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let pki = LocalPki::create(&dir.path().join("tls")).unwrap();
+    let path = |path: &std::path::Path| path.to_str().unwrap().to_string();
+
+    // `fanout api-key` prints the key alone on stdout, and the entry with its SHA-256.
+    let made = fanout().args(["api-key", "--name", "app"]).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let key = text(&made.stdout).trim().to_string();
+    let digest = fanout_root::auth::key_digest(&key);
+    assert!(text(&made.stderr).contains(&format!("app:search:{digest}")), "{}", text(&made.stderr));
+
+    let (leaf_ports, probe_port) = ([free_port(), free_port()], free_port());
+    let _leaves: Vec<Running> = leaf_ports
+        .iter()
+        .enumerate()
+        .map(|(shard, port)| {
+            let probes = format!("127.0.0.1:{}", if shard == 0 { probe_port } else { free_port() });
+            Running::spawn(&[
+                "leaf",
+                "--index",
+                &path(&out),
+                "--shard",
+                &shard.to_string(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--tls-cert",
+                &path(&pki.leaf.0),
+                "--tls-key",
+                &path(&pki.leaf.1),
+                "--tls-client-ca",
+                &path(&pki.ca),
+                "--probe-listen",
+                &probes,
+            ])
+        })
+        .collect();
+    let cluster = dir.path().join("cluster.toml");
+    let replicas = |port: u16| format!("[[shard]]\nreplicas = [\"127.0.0.1:{port}\"]\n");
+    std::fs::write(&cluster, format!("index = \"cranfield\"\n{}{}", replicas(leaf_ports[0]), replicas(leaf_ports[1])))
+        .unwrap();
+    let (http, grpc) = (free_port(), free_port());
+    let root = fanout()
+        .args([
+            "root",
+            "--cluster",
+            &path(&cluster),
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--grpc-listen",
+            &format!("127.0.0.1:{grpc}"),
+            "--tls-cert",
+            &path(&pki.edge.0),
+            "--tls-key",
+            &path(&pki.edge.1),
+            "--leaf-tls-ca",
+            &path(&pki.ca),
+            "--leaf-tls-cert",
+            &path(&pki.root_client.0),
+            "--leaf-tls-key",
+            &path(&pki.root_client.1),
+            "--leaf-tls-server-name",
+            "fanout-leaf",
+        ])
+        .env("FANOUT_API_KEYS", format!("app:search:{digest}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut root = Running(root);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let tls = ClientTls::load(ClientTlsFiles {
+            ca: pki.ca.clone(),
+            cert: None,
+            key: None,
+            server_name: Some("localhost".into()),
+        })
+        .unwrap();
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{grpc}"))
+            .unwrap()
+            .connect_with_connector_lazy(tls.connector("127.0.0.1").unwrap());
+        let mut client = RootClient::new(channel);
+        let search = |key: Option<&str>| {
+            let mut request = tonic::Request::new(SearchRequest {
+                query: "boundary layer".into(),
+                limit: Some(3),
+                ..Default::default()
+            });
+            if let Some(key) = key {
+                request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+            }
+            request
+        };
+        let started = Instant::now();
+        let answer = loop {
+            match client.search(search(Some(&key))).await {
+                Ok(answer) if answer.get_ref().shards.as_ref().is_some_and(|shards| shards.successful == 2) => {
+                    break answer.into_inner();
+                }
+                _ => {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(30),
+                        "the TLS cluster never answered from both shards"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        assert_eq!(answer.hits.len(), 3);
+        let refused = client.search(search(None)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+        // The probe port answers health in plain text; the leaf's own port does not.
+        let probe = |port: u16| async move {
+            let channel =
+                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect_lazy();
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+            let check = client.check(tonic_health::pb::HealthCheckRequest { service: "fanout.v1.Leaf".into() });
+            tokio::time::timeout(Duration::from_secs(10), check)
+                .await
+                .expect("an answer within 10 s")
+                .map(|answer| answer.into_inner().status)
+        };
+        assert_eq!(
+            probe(probe_port).await.unwrap(),
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+        assert!(probe(leaf_ports[0]).await.is_err(), "the mutual-TLS port answered plain text");
+    });
+    assert!(root.terminate(), "the root exits cleanly on SIGTERM");
 }
