@@ -6,7 +6,6 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
@@ -19,7 +18,7 @@ use tokio_rustls::client::TlsStream;
 use tonic::transport::Uri;
 
 use crate::error::TlsError;
-use crate::files::FileContents;
+use crate::files::{FileContents, Loaded, record_reload};
 
 /// Where a client's TLS files are, and which name the servers' certificates must carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +39,7 @@ pub struct ClientTlsFiles {
 pub struct ClientTls {
     files: ClientTlsFiles,
     config: RwLock<Arc<ClientConfig>>,
-    fingerprint: AtomicU64,
+    loaded: Loaded,
 }
 
 impl std::fmt::Debug for ClientTls {
@@ -56,13 +55,9 @@ impl ClientTls {
             ServerName::try_from(name.clone())
                 .map_err(|err| TlsError::Config { what: format!("server name {name:?}"), message: err.to_string() })?;
         }
-        let contents = read(&files)?;
+        let contents = FileContents::read(&paths(&files))?;
         let config = build(&files, &contents)?;
-        Ok(Arc::new(ClientTls {
-            fingerprint: AtomicU64::new(contents.fingerprint()),
-            config: RwLock::new(Arc::new(config)),
-            files,
-        }))
+        Ok(Arc::new(ClientTls { loaded: Loaded::new(&contents), config: RwLock::new(Arc::new(config)), files }))
     }
 
     /// The files this configuration comes from.
@@ -73,14 +68,10 @@ impl ClientTls {
     /// Reads the files again; when they changed and make a valid configuration, new
     /// connections use it. Ok(true): a new configuration is in use.
     pub fn reload(&self) -> Result<bool, TlsError> {
-        let contents = read(&self.files)?;
-        let fingerprint = contents.fingerprint();
-        if fingerprint == self.fingerprint.load(Ordering::Acquire) {
+        let Some(config) = self.loaded.rebuild(&paths(&self.files), |contents| build(&self.files, contents))? else {
             return Ok(false);
-        }
-        let config = build(&self.files, &contents)?;
+        };
         *self.config.write().expect("not poisoned") = Arc::new(config);
-        self.fingerprint.store(fingerprint, Ordering::Release);
         Ok(true)
     }
 
@@ -89,20 +80,9 @@ impl ClientTls {
     pub fn watch(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let tls = Arc::downgrade(self);
         crate::files::spawn_watch(crate::RELOAD_EVERY, move || {
-            let Some(tls) = tls.upgrade() else { return };
-            let outcome = match tls.reload() {
-                Ok(false) => return,
-                Ok(true) => {
-                    tracing::info!(ca = %tls.files.ca.display(), "TLS files for leaves reloaded");
-                    "reloaded"
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "TLS files for leaves changed but cannot be used; keeping the current ones");
-                    "failed"
-                }
-            };
-            metrics::counter!("fanout_tls_reloads_total", "listener" => "leaf-client", "outcome" => outcome)
-                .increment(1);
+            if let Some(tls) = tls.upgrade() {
+                record_reload("leaf-client", tls.reload());
+            }
         })
     }
 
@@ -125,11 +105,11 @@ impl ClientTls {
     }
 }
 
-fn read(files: &ClientTlsFiles) -> Result<FileContents, TlsError> {
+fn paths(files: &ClientTlsFiles) -> Vec<&std::path::Path> {
     let mut paths = vec![files.ca.as_path()];
     paths.extend(files.cert.as_deref());
     paths.extend(files.key.as_deref());
-    FileContents::read(&paths)
+    paths
 }
 
 fn build(files: &ClientTlsFiles, contents: &FileContents) -> Result<ClientConfig, TlsError> {

@@ -4,6 +4,7 @@
 //! a symlink to a new directory, and editors and `cp` may keep the time.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
@@ -75,6 +76,53 @@ impl FileContents {
         }
         Ok(roots)
     }
+}
+
+/// The fingerprint of the files a configuration was last built from.
+pub(crate) struct Loaded {
+    fingerprint: AtomicU64,
+}
+
+impl Loaded {
+    /// Built from `contents`.
+    pub(crate) fn new(contents: &FileContents) -> Loaded {
+        Loaded { fingerprint: AtomicU64::new(contents.fingerprint()) }
+    }
+
+    /// Reads `paths` again; when they changed, builds a configuration from them with
+    /// `build` and remembers them as loaded (the caller then puts it in use). Ok(None):
+    /// nothing changed. A failure leaves the old files remembered.
+    pub(crate) fn rebuild<T>(
+        &self,
+        paths: &[&Path],
+        build: impl FnOnce(&FileContents) -> Result<T, TlsError>,
+    ) -> Result<Option<T>, TlsError> {
+        let contents = FileContents::read(paths)?;
+        let fingerprint = contents.fingerprint();
+        if fingerprint == self.fingerprint.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let built = build(&contents)?;
+        self.fingerprint.store(fingerprint, Ordering::Release);
+        Ok(Some(built))
+    }
+}
+
+/// Logs and counts (`fanout_tls_reloads_total`) the outcome of one reload of `listener`'s
+/// files; nothing when they had not changed.
+pub(crate) fn record_reload(listener: &'static str, outcome: Result<bool, TlsError>) {
+    let outcome = match outcome {
+        Ok(false) => return,
+        Ok(true) => {
+            tracing::info!(listener, "TLS files reloaded");
+            "reloaded"
+        }
+        Err(error) => {
+            tracing::warn!(listener, %error, "TLS files changed but cannot be used; keeping the current ones");
+            "failed"
+        }
+    };
+    metrics::counter!("fanout_tls_reloads_total", "listener" => listener, "outcome" => outcome).increment(1);
 }
 
 /// Calls `reload` every `every` until `stop` completes; `reload` compares fingerprints

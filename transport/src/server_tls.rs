@@ -3,14 +3,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum_server::tls_rustls::RustlsConfig;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 
 use crate::error::TlsError;
-use crate::files::FileContents;
+use crate::files::{FileContents, Loaded, record_reload};
 
 /// Where a server's TLS files are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub struct ServerTls {
     listener: &'static str,
     files: ServerTlsFiles,
     rustls: RustlsConfig,
-    fingerprint: AtomicU64,
+    loaded: Loaded,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -42,12 +41,12 @@ impl std::fmt::Debug for ServerTls {
 impl ServerTls {
     /// Reads `files` and builds the configuration; every problem names its file.
     pub fn load(listener: &'static str, files: ServerTlsFiles) -> Result<Arc<ServerTls>, TlsError> {
-        let contents = read(&files)?;
+        let contents = FileContents::read(&paths(&files))?;
         let config = build(&files, &contents)?;
         Ok(Arc::new(ServerTls {
             listener,
             rustls: RustlsConfig::from_config(Arc::new(config)),
-            fingerprint: AtomicU64::new(contents.fingerprint()),
+            loaded: Loaded::new(&contents),
             files,
         }))
     }
@@ -66,31 +65,16 @@ impl ServerTls {
     /// connections use it (open ones keep theirs). Ok(true): a new configuration is in
     /// use. A failure leaves the current one in use.
     pub fn reload(&self) -> Result<bool, TlsError> {
-        let contents = read(&self.files)?;
-        let fingerprint = contents.fingerprint();
-        if fingerprint == self.fingerprint.load(Ordering::Acquire) {
+        let Some(config) = self.loaded.rebuild(&paths(&self.files), |contents| build(&self.files, contents))? else {
             return Ok(false);
-        }
-        let config = build(&self.files, &contents)?;
+        };
         self.rustls.reload_from_config(Arc::new(config));
-        self.fingerprint.store(fingerprint, Ordering::Release);
         Ok(true)
     }
 
     /// [`ServerTls::reload`], logged and counted (`fanout_tls_reloads_total`).
     pub(crate) fn reload_logged(&self) {
-        let outcome = match self.reload() {
-            Ok(false) => return,
-            Ok(true) => {
-                tracing::info!(listener = self.listener, cert = %self.files.cert.display(), "TLS certificates reloaded");
-                "reloaded"
-            }
-            Err(error) => {
-                tracing::warn!(listener = self.listener, %error, "TLS files changed but cannot be used; keeping the current ones");
-                "failed"
-            }
-        };
-        metrics::counter!("fanout_tls_reloads_total", "listener" => self.listener, "outcome" => outcome).increment(1);
+        record_reload(self.listener, self.reload());
     }
 
     pub(crate) fn rustls(&self) -> RustlsConfig {
@@ -102,10 +86,10 @@ impl ServerTls {
     }
 }
 
-fn read(files: &ServerTlsFiles) -> Result<FileContents, TlsError> {
+fn paths(files: &ServerTlsFiles) -> Vec<&std::path::Path> {
     let mut paths = vec![files.cert.as_path(), files.key.as_path()];
     paths.extend(files.client_ca.as_deref());
-    FileContents::read(&paths)
+    paths
 }
 
 fn build(files: &ServerTlsFiles, contents: &FileContents) -> Result<ServerConfig, TlsError> {
