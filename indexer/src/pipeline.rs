@@ -65,8 +65,15 @@ pub fn read_documents(
     let result = (|| -> Result<(), IndexerError> {
         for batch in batches {
             let batch = batch?;
-            let parsed: Vec<Option<Result<ParsedDocument, DocumentError>>> =
-                batch.lines.par_iter().map(|raw| parse_line(schema, raw)).collect();
+            let parsed: Vec<Option<Result<ParsedDocument, DocumentError>>> = batch
+                .lines
+                .par_iter()
+                .enumerate()
+                .map(|(offset, raw)| {
+                    let first_of_file = batch.first_line + offset as u64 == 1;
+                    parse_line(schema, raw, first_of_file)
+                })
+                .collect();
             for (offset, outcome) in parsed.into_iter().enumerate() {
                 let Some(outcome) = outcome else { continue };
                 checksum.update(&batch.lines[offset]);
@@ -122,7 +129,15 @@ fn line_error(file: &Arc<PathBuf>, line: u64, error: DocumentError) -> LineError
     LineError { file: file.as_ref().clone(), line, field: error.field, message: error.message }
 }
 
-fn parse_line(schema: &IndexSchema, raw: &[u8]) -> Option<Result<ParsedDocument, DocumentError>> {
+/// The UTF-8 byte-order mark some editors and Windows tools write at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Parses one line; a file's first line may start with a byte-order mark.
+fn parse_line(schema: &IndexSchema, raw: &[u8], first_of_file: bool) -> Option<Result<ParsedDocument, DocumentError>> {
+    let raw = match first_of_file {
+        true => raw.strip_prefix(UTF8_BOM).unwrap_or(raw),
+        false => raw,
+    };
     let text = match std::str::from_utf8(raw) {
         Ok(text) => text,
         Err(err) => {

@@ -61,6 +61,7 @@ fn index_reports_the_bad_line_and_keeps_the_previous_index() {
     assert!(!failed.status.success());
     let stderr = text(&failed.stderr);
     assert!(stderr.contains("docs.jsonl:2: field `score`: expected an integer (i64), found number 3.5"), "{stderr}");
+    assert_eq!(stderr.matches("docs.jsonl:2").count(), 1, "each cause is printed once: {stderr}");
     assert_eq!(std::fs::read(out.join("fanout.json")).unwrap(), manifest_before, "the previous index is untouched");
     let failed_term = index(&data, &schema, &out, &["--layout", "term"]);
     assert!(!failed_term.status.success());
@@ -72,6 +73,26 @@ fn index_reports_the_bad_line_and_keeps_the_previous_index() {
     let stdout = text(&skipped.stdout);
     assert!(stdout.contains("skipped 1 bad lines") && stdout.contains("docs.jsonl:2"), "{stdout}");
     assert!(stdout.contains("generation 2"), "{stdout}");
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = write_schema(dir.path());
+    let data = dir.path().join("docs.jsonl");
+    let lines =
+        "{\"id\": \"a\", \"title\": \"first\", \"score\": 1}\n{\"id\": \"b\", \"title\": \"second\", \"score\": 2}\n";
+    std::fs::write(&data, [b"\xEF\xBB\xBF".as_slice(), lines.as_bytes()].concat()).unwrap();
+    let built = index(&data, &schema, &dir.path().join("index"), &[]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert!(text(&built.stdout).contains("indexed 2 documents"), "{}", text(&built.stdout));
+    // Only the file's start may carry one: elsewhere it is a bad line, named.
+    let second =
+        format!("{}\u{feff}{}", lines.lines().next().unwrap().to_string() + "\n", lines.lines().nth(1).unwrap());
+    std::fs::write(&data, second).unwrap();
+    let refused = index(&data, &schema, &dir.path().join("index2"), &[]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("docs.jsonl:2"), "{}", text(&refused.stderr));
 }
 
 #[test]

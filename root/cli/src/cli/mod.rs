@@ -49,6 +49,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// An error and its causes on one line, each cause once: an error whose message already
+/// includes its source's (as `thiserror`'s `{0}` with `#[from]` does) does not repeat it.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
@@ -74,4 +91,29 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("x.jsonl:11: field `score`: expected an integer")]
+    struct Line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Wrapped(#[from] Line);
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let repeated = anyhow::Error::new(Wrapped(Line));
+        assert_eq!(
+            format!("{repeated:#}"),
+            "x.jsonl:11: field `score`: expected an integer: x.jsonl:11: field `score`: expected an integer"
+        );
+        assert_eq!(error_message(&repeated), "x.jsonl:11: field `score`: expected an integer");
+        let context = anyhow::Error::new(Line).context("cannot build the index");
+        assert_eq!(error_message(&context), "cannot build the index: x.jsonl:11: field `score`: expected an integer");
+    }
 }
