@@ -138,22 +138,18 @@ impl Authenticator {
         Ok(true)
     }
 
-    /// Reads the keys file every second until the task is aborted (nothing to do without one).
+    /// Reads the keys file every [`fanout_transport::RELOAD_EVERY`] until the task is aborted
+    /// (nothing to do without one).
     pub fn watch(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
         self.file.as_ref()?;
         let authenticator = Arc::downgrade(self);
-        Some(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                let Some(authenticator) = authenticator.upgrade() else { return };
-                match authenticator.reload() {
-                    Ok(true) => tracing::info!("API keys reloaded"),
-                    Ok(false) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "the API keys file changed but cannot be used; keeping the current keys")
-                    }
+        Some(fanout_transport::spawn_watch(fanout_transport::RELOAD_EVERY, move || {
+            let Some(authenticator) = authenticator.upgrade() else { return };
+            match authenticator.reload() {
+                Ok(true) => tracing::info!("API keys reloaded"),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "the API keys file changed but cannot be used; keeping the current keys")
                 }
             }
         }))

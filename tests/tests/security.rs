@@ -52,19 +52,23 @@ async fn secured() -> Sandbox {
         .await
 }
 
-/// An HTTPS client trusting only `ca`.
-fn https(ca: &std::path::Path) -> reqwest_rustls::Client {
+/// A rustls client configuration trusting only `ca`.
+fn trusting(ca: &std::path::Path) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(ca).unwrap();
     for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest_rustls::Client::builder().tls_backend_preconfigured(config).build().unwrap()
+        .with_no_client_auth()
+}
+
+/// An HTTPS client trusting only `ca`.
+fn https(ca: &std::path::Path) -> reqwest_rustls::Client {
+    reqwest_rustls::Client::builder().tls_backend_preconfigured(trusting(ca)).build().unwrap()
 }
 
 /// Sends a request; the status and the JSON answer (Null when the body is not JSON).
@@ -348,16 +352,7 @@ async fn the_edge_certificate_rotates_without_a_restart() {
 }
 
 fn tls_connector(ca: &std::path::Path) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(ca).unwrap();
-    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut config = trusting(ca);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }

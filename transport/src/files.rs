@@ -127,7 +127,7 @@ pub(crate) fn record_reload(listener: &'static str, outcome: Result<bool, TlsErr
 
 /// Calls `reload` every `every` until `stop` completes; `reload` compares fingerprints
 /// itself, so an unchanged set costs one read of each file.
-pub(crate) fn spawn_watch<F>(every: std::time::Duration, mut reload: F) -> tokio::task::JoinHandle<()>
+pub fn spawn_watch<F>(every: std::time::Duration, mut reload: F) -> tokio::task::JoinHandle<()>
 where
     F: FnMut() + Send + 'static,
 {

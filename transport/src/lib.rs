@@ -25,6 +25,7 @@ mod server_tls;
 
 pub use client_tls::{ClientTls, ClientTlsFiles};
 pub use error::TlsError;
+pub use files::spawn_watch;
 pub use limits::ConnectionLimits;
 pub use serve::serve;
 pub use server_tls::{ServerTls, ServerTlsFiles};
