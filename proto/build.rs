@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/fanout/v1/leaf.proto", "proto/fanout/v1/root.proto"];
+    let protos = ["proto/fanout/v1/query.proto", "proto/fanout/v1/leaf.proto", "proto/fanout/v1/root.proto"];
     println!("cargo:rerun-if-changed=proto");
     let descriptors = protox::compile(protos, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

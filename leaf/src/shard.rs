@@ -8,12 +8,13 @@ use fanout_contracts::filters::{parse_filters, with_filters};
 use fanout_contracts::limits::MAX_WINDOW;
 use fanout_contracts::manifest::shard_dir;
 use fanout_contracts::schema::FieldSpec;
+use fanout_contracts::structured::{QueryBuilder, reads_beyond_scored_terms};
 use fanout_contracts::term_layout::{POSTINGS_DIR, STORE_DIR, store_schema};
 use fanout_contracts::{FieldKind, IndexSchema, Layout, Manifest, Position};
 use fanout_proto::v1::{
-    DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse, GlobalStats,
-    Highlight, InfoResponse, LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse, ScoredDoc,
-    ShardIdentity, StatsRequest, StatsResponse,
+    self as wire, DocAddress as WireAddress, FetchRequest, FetchResponse, FetchedDoc, GetRequest, GetResponse,
+    GlobalStats, Highlight, InfoResponse, LeafSearchRequest, LeafSearchResponse, PostingsRequest, PostingsResponse,
+    ScoredDoc, ShardIdentity, StatsRequest, StatsResponse,
 };
 use serde_json::{Map, Value as Json};
 use tantivy::aggregation::{AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector};
@@ -37,7 +38,9 @@ pub struct Shard {
     schema: IndexSchema,
     reader: IndexReader,
     parser: QueryParser,
-    text_fields: Vec<Field>,
+    /// The fields BM25 scores terms of (text and keyword), whose token totals the
+    /// statistics carry.
+    scored_fields: Vec<Field>,
     index: Index,
     /// The term layout's postings index and the store's ordinal field.
     term: Option<(PostingsIndex, Field)>,
@@ -84,9 +87,11 @@ impl Shard {
             )));
         }
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
-        let text_fields =
-            schema.fields.iter().filter(|(spec, _)| spec.kind == FieldKind::Text).map(|(_, field)| *field).collect();
-        Ok(Shard { shard_id, manifest, schema, reader, parser, text_fields, index, term })
+        let scored_fields = (schema.fields.iter())
+            .filter(|(spec, _)| matches!(spec.kind, FieldKind::Text | FieldKind::Keyword))
+            .map(|(_, field)| *field)
+            .collect();
+        Ok(Shard { shard_id, manifest, schema, reader, parser, scored_fields, index, term })
     }
 
     /// This shard's number.
@@ -108,6 +113,18 @@ impl Shard {
         self.parser
             .parse_query(query)
             .map_err(|err| LeafError::InvalidArgument(format!("invalid query {query:?}: {err}")))
+    }
+
+    /// The query a request carries: its structured query (a `fanout.v1.Query` tree, built
+    /// with this index's tokenizers), or else its query text in tantivy's syntax.
+    pub fn query_of(&self, text: &str, structured: Option<&wire::Query>) -> Result<Box<dyn Query>, LeafError> {
+        match structured {
+            Some(_) if !text.is_empty() => {
+                Err(LeafError::InvalidArgument("a request carries a query text or a structured query, not both".into()))
+            }
+            Some(tree) => Ok(QueryBuilder::new(&self.schema, self.index.tokenizers()).build(tree)?),
+            None => self.parse_query(text),
+        }
     }
 
     /// Refuses a document-layout RPC on a term-partitioned shard.
@@ -145,7 +162,7 @@ impl Shard {
         } else {
             query_terms(self.parse_query(&request.query)?.as_ref())
         };
-        let share = local_statistics(&self.searcher(), &terms, &self.text_fields)?;
+        let share = local_statistics(&self.searcher(), &terms, &self.scored_fields)?;
         Ok(StatsResponse { generation: self.manifest.generation, identity: Some(self.identity()), ..share })
     }
 
@@ -160,7 +177,7 @@ impl Shard {
                 "offset + limit must be at most {MAX_WINDOW}, got {wanted}"
             )));
         }
-        let parsed = self.parse_query(&request.query)?;
+        let parsed = self.query_of(&request.query, request.structured_query.as_ref())?;
         let query = with_filters(parsed.box_clone(), &parse_filters(&request.filters_json)?, &self.schema)?;
         let searcher = self.searcher();
         // Checked before searching: a bad field or highlight fails fast.
@@ -231,6 +248,9 @@ impl Shard {
     /// aggregates (whose cost is not the postings').
     pub fn estimated_postings(&self, request: &LeafSearchRequest) -> Option<u64> {
         let stats = request.stats.as_ref().filter(|_| request.aggs_json.is_empty())?;
+        if request.structured_query.as_ref().is_some_and(reads_beyond_scored_terms) {
+            return None;
+        }
         let share = self.reader.searcher().num_docs() as f64 / stats.total_num_docs.max(1) as f64;
         let global: u64 = stats.doc_freqs.iter().map(|entry| entry.doc_freq).sum();
         Some((global as f64 * share).ceil() as u64)
@@ -241,7 +261,9 @@ impl Shard {
         self.check_generation(request.generation)?;
         let searcher = self.searcher();
         let query = match &request.highlight {
-            Some(highlight) if !highlight.fields.is_empty() => Some(self.parse_query(&highlight.query)?),
+            Some(highlight) if !highlight.fields.is_empty() => {
+                Some(self.query_of(&highlight.query, highlight.structured_query.as_ref())?)
+            }
             _ => None,
         };
         let stats = request.highlight.as_ref().and_then(|highlight| highlight.stats.as_ref());

@@ -80,16 +80,16 @@ pub fn decode_terms(encoded: &[Vec<u8>]) -> Result<Vec<Term>, LeafError> {
 }
 
 /// This shard's share of the statistics of `terms`: document count, token counts of the
-/// given text fields and the document frequency of each term (the caller fills in the
+/// given scored fields and the document frequency of each term (the caller fills in the
 /// generation).
 pub fn local_statistics(
     searcher: &Searcher,
     terms: &[Term],
-    text_fields: &[Field],
+    scored_fields: &[Field],
 ) -> Result<StatsResponse, LeafError> {
     let total_num_docs = Bm25StatisticsProvider::total_num_docs(searcher)?;
-    let mut total_num_tokens = HashMap::with_capacity(text_fields.len());
-    for field in text_fields {
+    let mut total_num_tokens = HashMap::with_capacity(scored_fields.len());
+    for field in scored_fields {
         total_num_tokens.insert(field.field_id(), searcher.total_num_tokens(*field)?);
     }
     let mut doc_freqs = Vec::with_capacity(terms.len());

@@ -70,6 +70,7 @@ impl Root for RootService {
             aggs: optional_json(&request.aggs_json, "aggs_json")?,
             filters: optional_json(&request.filters_json, "filters_json")?,
             cache: request.bypass_cache.then_some(false),
+            structured_query: request.structured_query,
         };
         let response = self.searcher.search_for(&client, request).await?;
         Ok(Response::new(response.into()))

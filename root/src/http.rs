@@ -268,6 +268,7 @@ async fn search_get(
         highlight: None,
         profile: params.profile,
         cache: params.cache,
+        structured_query: None,
     };
     Ok(Json(searcher.search_for(&caller.client, caller.qualify(request)).await?).into_response())
 }

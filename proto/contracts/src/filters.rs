@@ -101,41 +101,54 @@ impl Filter {
                 one(fields.len())?;
                 let (name, value) = fields.iter().next().expect("one field");
                 let (field, kind) = filterable(schema, name, self.name())?;
-                Ok(Box::new(TermQuery::new(term(field, kind, name, value)?, IndexRecordOption::Basic)))
+                Ok(Box::new(TermQuery::new(value_term(field, kind, name, value)?, IndexRecordOption::Basic)))
             }
             Filter::Terms(fields) => {
                 one(fields.len())?;
                 let (name, values) = fields.iter().next().expect("one field");
                 let (field, kind) = filterable(schema, name, self.name())?;
-                let terms = values.iter().map(|value| term(field, kind, name, value)).collect::<Result<Vec<_>, _>>()?;
+                let terms =
+                    values.iter().map(|value| value_term(field, kind, name, value)).collect::<Result<Vec<_>, _>>()?;
                 Ok(Box::new(TermSetQuery::new(terms)))
             }
             Filter::Range(fields) => {
                 one(fields.len())?;
                 let (name, bounds) = fields.iter().next().expect("one field");
                 let (field, kind) = filterable(schema, name, self.name())?;
-                let bound = |inclusive: &Option<Json>,
-                             exclusive: &Option<Json>,
-                             which: &str|
-                 -> Result<Bound<Term>, ContractError> {
-                    match (inclusive, exclusive) {
-                        (Some(_), Some(_)) => {
-                            Err(invalid(format!("range on `{name}`: give {which}e or {which}, not both")))
-                        }
-                        (Some(value), None) => Ok(Bound::Included(term(field, kind, name, value)?)),
-                        (None, Some(value)) => Ok(Bound::Excluded(term(field, kind, name, value)?)),
-                        (None, None) => Ok(Bound::Unbounded),
-                    }
-                };
-                let lower = bound(&bounds.gte, &bounds.gt, "gt")?;
-                let upper = bound(&bounds.lte, &bounds.lt, "lt")?;
-                if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
-                    return Err(invalid(format!("range on `{name}` needs at least one of gt, gte, lt, lte")));
-                }
-                Ok(Box::new(RangeQuery::new(lower, upper)))
+                range_query(
+                    field,
+                    kind,
+                    name,
+                    &[bounds.gt.clone(), bounds.gte.clone(), bounds.lt.clone(), bounds.lte.clone()],
+                )
             }
         }
     }
+}
+
+/// The range of `field`'s values within `[gt, gte, lt, lte]` (at least one given, not
+/// both of gt and gte nor of lt and lte).
+pub(crate) fn range_query(
+    field: Field,
+    kind: FieldKind,
+    name: &str,
+    [gt, gte, lt, lte]: &[Option<Json>; 4],
+) -> Result<Box<dyn Query>, ContractError> {
+    let bound =
+        |inclusive: &Option<Json>, exclusive: &Option<Json>, which: &str| -> Result<Bound<Term>, ContractError> {
+            match (inclusive, exclusive) {
+                (Some(_), Some(_)) => Err(invalid(format!("range on `{name}`: give {which}e or {which}, not both"))),
+                (Some(value), None) => Ok(Bound::Included(value_term(field, kind, name, value)?)),
+                (None, Some(value)) => Ok(Bound::Excluded(value_term(field, kind, name, value)?)),
+                (None, None) => Ok(Bound::Unbounded),
+            }
+        };
+    let lower = bound(gte, gt, "gt")?;
+    let upper = bound(lte, lt, "lt")?;
+    if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
+        return Err(invalid(format!("range on `{name}` needs at least one of gt, gte, lt, lte")));
+    }
+    Ok(Box::new(RangeQuery::new(lower, upper)))
 }
 
 fn filterable(schema: &IndexSchema, name: &str, filter: &str) -> Result<(Field, FieldKind), ContractError> {
@@ -151,8 +164,10 @@ fn filterable(schema: &IndexSchema, name: &str, filter: &str) -> Result<(Field, 
     }
 }
 
-fn term(field: Field, kind: FieldKind, name: &str, value: &Json) -> Result<Term, ContractError> {
-    let wrong = || invalid(format!("filter on `{name}` ({}): unexpected value {value}", kind.name()));
+/// `value` as a term of `field`, read as the field's type reads it (dates: RFC 3339 text or
+/// unix seconds).
+pub(crate) fn value_term(field: Field, kind: FieldKind, name: &str, value: &Json) -> Result<Term, ContractError> {
+    let wrong = || invalid(format!("field `{name}` ({}): unexpected value {value}", kind.name()));
     Ok(match kind {
         FieldKind::Keyword | FieldKind::Text => Term::from_field_text(field, value.as_str().ok_or_else(wrong)?),
         FieldKind::I64 => Term::from_field_i64(field, value.as_i64().ok_or_else(wrong)?),
@@ -206,13 +221,11 @@ mod tests {
     fn names_what_is_wrong() {
         assert!(error(r#"[{"term": {"colour": "red"}}]"#).contains("unknown field `colour`"));
         assert!(error(r#"[{"term": {"title": "x"}}]"#).contains("text field `title`"));
-        assert!(
-            error(r#"[{"term": {"score": "high"}}]"#).contains("filter on `score` (i64): unexpected value \"high\"")
-        );
+        assert!(error(r#"[{"term": {"score": "high"}}]"#).contains("field `score` (i64): unexpected value \"high\""));
         assert!(error(r#"[{"range": {"score": {}}}]"#).contains("needs at least one of"));
         assert!(error(r#"[{"range": {"score": {"gt": 1, "gte": 2}}}]"#).contains("not both"));
         assert!(error(r#"[{"term": {"by": "a", "score": 1}}]"#).contains("exactly one field, got 2"));
         assert!(error(r#"[{"match": {"by": "a"}}]"#).starts_with("invalid filters: unknown variant `match`"));
-        assert!(error(r#"[{"range": {"time": {"gte": "yesterday"}}}]"#).contains("`time` (date)"));
+        assert!(error(r#"[{"range": {"time": {"gte": "yesterday"}}}]"#).contains("field `time` (date)"));
     }
 }

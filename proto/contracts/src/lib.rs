@@ -15,6 +15,7 @@
 //! - [`position`]: the total order of hits, its keys, and `search_after` cursors.
 //! - [`limits`]: the result window, the query length, the terms per postings request.
 //! - [`filters`]: term, terms and range filters (Elasticsearch syntax) and their queries.
+//! - [`structured`]: structured queries (`fanout.v1.Query` trees) as tantivy queries.
 //! - [`aggregations`]: aggregation requests and the fields they may use.
 //! - [`telemetry`]: the process's Prometheus recorder and every metric's description.
 //! - [`error`]: the crate's error type.
@@ -28,6 +29,7 @@ pub mod manifest;
 pub mod position;
 pub mod schema;
 pub mod sharding;
+pub mod structured;
 pub mod telemetry;
 pub mod term_layout;
 pub mod terms;

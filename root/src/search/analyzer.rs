@@ -5,6 +5,7 @@
 
 use fanout_contracts::IndexSchema;
 use fanout_contracts::schema::SchemaFile;
+use fanout_contracts::structured::QueryBuilder;
 use fanout_contracts::terms::encode_term;
 use fanout_proto::v1::InfoResponse;
 use tantivy::query::{Query, QueryParser};
@@ -12,11 +13,13 @@ use tantivy::schema::Schema;
 use tantivy::{Index, Term};
 
 use crate::error::RootError;
+use crate::search::request::ValidRequest;
 
 /// Parses queries as the shards do.
 pub struct QueryAnalyzer {
     parser: QueryParser,
     index: Index,
+    schema: IndexSchema,
 }
 
 impl std::fmt::Debug for QueryAnalyzer {
@@ -36,7 +39,7 @@ impl QueryAnalyzer {
         // names, as the shards' indexes: the root analyzes exactly as they did.
         let index = Index::create_in_ram(schema.schema.clone());
         let parser = QueryParser::for_index(&index, schema.default_search_fields.clone());
-        Ok(QueryAnalyzer { parser, index })
+        Ok(QueryAnalyzer { parser, index, schema })
     }
 
     /// Parses a query in tantivy's syntax over the default search fields; a query the
@@ -55,6 +58,24 @@ impl QueryAnalyzer {
         parsed.query_terms(&mut |term, _| terms.push(term.clone()));
         terms.sort();
         terms.dedup();
+        Ok(terms.iter().map(encode_term).collect())
+    }
+
+    /// The tantivy query of a structured query, as each shard builds it.
+    pub fn build(&self, tree: &fanout_proto::v1::Query) -> Result<Box<dyn Query>, RootError> {
+        QueryBuilder::new(&self.schema, self.index.tokenizers())
+            .build(tree)
+            .map_err(|err| RootError::InvalidArgument(err.to_string()))
+    }
+
+    /// The terms a request scores with (its query text's or its structured query's), as
+    /// each shard finds them, encoded for the wire; a query the shards would refuse is
+    /// refused here, with the same message.
+    pub fn scored_terms_of(&self, request: &ValidRequest) -> Result<Vec<Vec<u8>>, RootError> {
+        let Some(tree) = &request.structured else { return self.scored_terms(&request.query) };
+        self.build(tree)?;
+        let builder = QueryBuilder::new(&self.schema, self.index.tokenizers());
+        let terms = builder.scored_terms(tree).map_err(|err| RootError::InvalidArgument(err.to_string()))?;
         Ok(terms.iter().map(encode_term).collect())
     }
 

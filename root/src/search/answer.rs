@@ -11,7 +11,7 @@ use crate::search::profile::Profile;
 use crate::search::response::{Hit, SearchResponse};
 
 /// A hit of the final page, before its stored fields are fetched.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct PageHit {
     /// The shard that stores the document.
     pub shard: u32,
@@ -21,6 +21,8 @@ pub struct PageHit {
     pub sort_value: Option<f64>,
     /// How the shard finds it.
     pub locator: Locator,
+    /// Its place in the order, as a `search_after` cursor (document layout only).
+    pub cursor: Option<String>,
 }
 
 /// How a shard finds a stored document.

@@ -143,8 +143,10 @@ impl ValidRequest {
     pub fn cache_key(&self) -> String {
         let highlight =
             self.highlight.as_ref().map(|spec| (&spec.fields, &spec.pre_tag, &spec.post_tag, spec.max_chars));
+        let structured = self.structured.as_ref().map(|tree| hex::encode(prost::Message::encode_to_vec(tree)));
         serde_json::json!([
             self.query.trim(),
+            structured,
             self.limit,
             self.offset,
             self.fields,

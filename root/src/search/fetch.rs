@@ -97,6 +97,7 @@ pub fn highlight_request(request: &ValidRequest, statistics: Option<GlobalStats>
         pre_tag: highlight.pre_tag.clone(),
         post_tag: highlight.post_tag.clone(),
         max_chars: highlight.max_chars,
+        structured_query: request.structured.clone(),
     })
 }
 
@@ -105,5 +106,13 @@ pub fn fetched_hit(hit: &PageHit, doc: FetchedDoc) -> Result<Hit, RootError> {
     let fields = RawValue::from_string(doc.fields_json)
         .map_err(|err| RootError::Internal(format!("shard {}: invalid fields JSON: {err}", hit.shard)))?;
     let highlights = doc.highlights.into_iter().collect();
-    Ok(Hit { id: doc.id, score: hit.score, shard: hit.shard, sort: hit.sort_value, fields, highlights })
+    Ok(Hit {
+        id: doc.id,
+        score: hit.score,
+        shard: hit.shard,
+        sort: hit.sort_value,
+        fields,
+        highlights,
+        cursor: hit.cursor.clone(),
+    })
 }

@@ -84,7 +84,7 @@ impl DocumentSearch<'_> {
         let cluster = self.cluster;
         let mut clock = PhaseClock::start();
         let gather = gather_deadline(request, deadline);
-        let terms = self.analyzer.scored_terms(&request.query)?;
+        let terms = self.analyzer.scored_terms_of(request)?;
         check_term_count(terms.len(), request.max_query_terms)?;
         let (stats, found) = self.statistics.get(cluster, terms, generation, gather, outcomes).await?;
         let statistics_ms = clock.lap();
@@ -93,6 +93,7 @@ impl DocumentSearch<'_> {
         let wanted = if request.limit == 0 { 0 } else { request.offset + request.limit };
         let leaf_request = LeafSearchRequest {
             query: request.query.clone(),
+            structured_query: request.structured.clone(),
             filters_json: request.filters_json.clone(),
             aggs_json: request.aggs_json.clone(),
             sort_field: request.sort_field.clone(),
@@ -137,6 +138,7 @@ impl DocumentSearch<'_> {
                     segment_ord: hit.position.segment_ord,
                     doc_id: hit.position.doc_id,
                 }),
+                cursor: Some(hit.position.encode_cursor()),
             })
             .collect();
         let hits = if inline {

@@ -3,6 +3,7 @@
 
 use fanout_contracts::Position;
 pub use fanout_contracts::limits::{DEFAULT_LIMIT, MAX_QUERY_BYTES, MAX_WINDOW};
+use fanout_proto::v1::Query;
 use serde::Deserialize;
 use tantivy::aggregation::agg_req::Aggregations;
 
@@ -40,6 +41,10 @@ pub struct SearchRequest {
     /// Whether the root's result cache may answer (default true); false computes the
     /// answer afresh and does not cache it.
     pub cache: Option<bool>,
+    /// The query as a tree of clauses instead of `query` (gRPC's `structured_query`, and
+    /// what the Elasticsearch API's query DSL becomes); not part of the JSON body.
+    #[serde(skip)]
+    pub structured_query: Option<Query>,
 }
 
 /// Which text fields to highlight and how.
@@ -72,8 +77,10 @@ pub struct Sort {
 /// A validated request.
 #[derive(Clone, Debug)]
 pub struct ValidRequest {
-    /// The query text.
+    /// The query text ("" with a structured query).
     pub query: String,
+    /// The query as a tree of clauses, instead of the text.
+    pub structured: Option<Query>,
     /// Hits per page.
     pub limit: u32,
     /// Hits skipped.
@@ -114,8 +121,14 @@ impl SearchRequest {
     /// cluster file) and refusing what exceeds `limits`, naming the limit.
     pub fn validate(self, default_timeout_ms: u32, limits: &InputLimits) -> Result<ValidRequest, RootError> {
         let invalid = |message: String| Err(RootError::InvalidArgument(message));
-        if self.query.trim().is_empty() {
-            return invalid("query must not be empty".into());
+        match &self.structured_query {
+            Some(_) if !self.query.trim().is_empty() => {
+                return invalid("give query or structured_query, not both".into());
+            }
+            Some(tree) if tree.kind.is_none() => return invalid("structured_query must not be empty".into()),
+            Some(_) => {}
+            None if self.query.trim().is_empty() => return invalid("query must not be empty".into()),
+            None => {}
         }
         let max_query_bytes = limits.max_query_bytes.min(MAX_QUERY_BYTES);
         if self.query.len() > max_query_bytes {
@@ -210,6 +223,7 @@ impl SearchRequest {
             max_aggregation_buckets: limits.max_aggregation_buckets,
             max_query_terms: limits.max_query_terms,
             query: self.query,
+            structured: self.structured_query,
             limit,
             offset,
             fields,

@@ -24,6 +24,10 @@ pub struct Hit {
     /// Highlighted fragments of the requested text fields (HTML).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub highlights: std::collections::BTreeMap<String, String>,
+    /// Its place in the order: pass as `search_after` for the hits after it (document
+    /// layout only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// A search's answer.
@@ -68,6 +72,7 @@ impl From<SearchResponse> for wire::SearchResponse {
                     fields_json: hit.fields.get().to_string(),
                     sort_value: hit.sort,
                     highlights: hit.highlights.into_iter().collect(),
+                    cursor: hit.cursor.unwrap_or_default(),
                 })
                 .collect(),
             total_hits: response.total_hits,

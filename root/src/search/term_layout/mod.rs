@@ -65,9 +65,12 @@ impl IndexLayout {
 }
 
 impl TermLayout {
-    /// Parses and plans a query.
-    pub fn plan(&self, query: &str) -> Result<QueryPlan, RootError> {
-        let parsed = self.analyzer.parse(query)?;
+    /// Parses (or builds, for a structured query) and plans a request's query.
+    pub fn plan(&self, request: &ValidRequest) -> Result<QueryPlan, RootError> {
+        let parsed = match &request.structured {
+            Some(tree) => self.analyzer.build(tree)?,
+            None => self.analyzer.parse(&request.query)?,
+        };
         let plan = QueryPlan::new(parsed.as_ref(), &self.analyzer.schema(), self.shard_count)?;
         if plan.terms.len() > MAX_TERMS {
             return Err(RootError::InvalidArgument(format!(
@@ -129,7 +132,7 @@ pub async fn search(
 ) -> Result<Gathered, RootError> {
     refuse_document_only_features(request)?;
     let mut clock = PhaseClock::start();
-    let plan = layout.plan(&request.query)?;
+    let plan = layout.plan(request)?;
     super::query::check_term_count(plan.terms.len(), request.max_query_terms)?;
     let gather = gather_deadline(request, deadline);
     let gathered = postings::postings_phase(cluster, &plan, generation, gather, outcomes).await?;
@@ -157,6 +160,7 @@ pub async fn search(
             score,
             sort_value: None,
             locator: Locator::Ordinal(ordinal),
+            cursor: None,
         })
         .collect();
     let statistics = GlobalStats {
