@@ -187,9 +187,17 @@ impl Authenticator {
             ));
         };
         let presented = match authorization.split_once(' ') {
-            Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() => key.trim(),
+            // `ApiKey` is how Elasticsearch clients send a key (`api_key=` in their constructors).
+            Some((scheme, key))
+                if (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey"))
+                    && !key.trim().is_empty() =>
+            {
+                key.trim()
+            }
             _ => {
-                return Err(RootError::Unauthenticated("the Authorization header must be `Bearer <key>`".into()));
+                return Err(RootError::Unauthenticated(
+                    "the Authorization header must be `Bearer <key>` (or `ApiKey <key>`)".into(),
+                ));
             }
         };
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
@@ -280,6 +288,10 @@ mod tests {
         let app = auth.check(Some("Bearer search-secret"), Role::Search, "search").unwrap();
         assert_eq!(app, Principal::Key { name: "app".into(), tier: Some("gold".into()) });
         assert!(auth.check(Some("bearer admin-secret"), Role::Search, "search").is_ok(), "admin may search");
+        assert!(
+            auth.check(Some("ApiKey search-secret"), Role::Search, "search").is_ok(),
+            "as Elasticsearch clients send it"
+        );
         assert!(auth.check(Some("Bearer admin-secret"), Role::Admin, "the cluster view").is_ok());
 
         let forbidden = auth.check(Some("Bearer search-secret"), Role::Admin, "the cluster view").unwrap_err();

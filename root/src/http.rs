@@ -66,6 +66,7 @@ pub fn router(searcher: Arc<RootSearcher>, edge: Edge) -> Router {
         .route("/metrics", metrics)
         .merge(search)
         .merge(admin)
+        .merge(crate::elastic::router(edge.auth.clone()))
         .layer(middleware::from_fn_with_state(edge.limits.clone(), bound_headers))
         .layer(axum::Extension(edge.limits))
         .with_state(searcher)
@@ -120,7 +121,7 @@ fn refused_input(limit: &'static str, error: RootError) -> RootError {
 
 /// A request body read within `limits.read_timeout_ms` and at most
 /// `limits.max_body_bytes` long: 408 and 413 otherwise.
-struct BoundedBody(Bytes);
+pub(crate) struct BoundedBody(pub(crate) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for BoundedBody {
     type Rejection = RootError;
@@ -206,8 +207,8 @@ struct SearchParams {
 
 /// Who sent a request (for the rate limit) and whether it refuses cached answers
 /// (`Cache-Control: no-cache` or `no-store`).
-struct Caller {
-    client: ClientKey,
+pub(crate) struct Caller {
+    pub(crate) client: ClientKey,
     no_cache: bool,
 }
 
@@ -235,7 +236,7 @@ fn refuses_cached_answers(headers: &HeaderMap) -> bool {
 
 impl Caller {
     /// The request as this caller's headers qualify it.
-    fn qualify(&self, mut request: SearchRequest) -> SearchRequest {
+    pub(crate) fn qualify(&self, mut request: SearchRequest) -> SearchRequest {
         if self.no_cache {
             request.cache = Some(false);
         }

@@ -12,6 +12,9 @@
 //!   and for a term-partitioned index, postings by term combined at the root.
 //! - [`http`]: the axum routes (`/api/v1/search`, `/healthz`, `/readyz`), with the API
 //!   keys' roles and the input limits of every request.
+//! - [`elastic`]: the Elasticsearch-compatible API under `/_elastic` (`_search`,
+//!   `_count`, `_msearch`, `_doc`, `_mapping`, `_cat/indices`), its query DSL translated
+//!   into fanout's structured query.
 //! - [`grpc`]: the `fanout.v1.Root` service.
 //! - [`auth`]: API keys (stored hashed, compared in constant time) and their roles.
 //! - [`rate_limit`]: per-client and per-key rate limits.
@@ -27,6 +30,7 @@ pub mod admission;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod elastic;
 pub mod error;
 pub mod grpc;
 pub mod http;

@@ -79,6 +79,11 @@ impl QueryAnalyzer {
         Ok(terms.iter().map(encode_term).collect())
     }
 
+    /// The served schema, as fanout declares it.
+    pub fn index_schema(&self) -> &IndexSchema {
+        &self.schema
+    }
+
     /// The served schema.
     pub fn schema(&self) -> Schema {
         self.index.schema()

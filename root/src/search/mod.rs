@@ -61,7 +61,8 @@ use query::DocumentSearch;
 pub use request::{SearchRequest, ValidRequest};
 pub use response::{Hit, SearchResponse};
 use stats::TermStatistics;
-use term_layout::{IndexLayout, LayoutCache};
+pub use term_layout::IndexLayout;
+use term_layout::LayoutCache;
 
 /// How many times a search starts again on a fresh generation (a rollout moved a shard's
 /// last replica of the pinned one) before the shard is reported missing.
@@ -315,6 +316,14 @@ impl RootSearcher {
             }
         }
         generation
+    }
+
+    /// The layout of the index searches are answered from (its schema and analysis),
+    /// learned from the leaves if not yet known.
+    pub async fn index_layout(&self) -> Result<Arc<IndexLayout>, RootError> {
+        let deadline = Instant::now() + Duration::from_millis(u64::from(self.default_timeout_ms));
+        let generation = self.pin_generation(deadline).await;
+        self.layout.get(&self.cluster, generation, deadline).await
     }
 
     /// The document with `id`, asked of the one shard that owns it by the sharding

@@ -29,7 +29,9 @@ type = "date"
 "#;
 
 /// id, title, body, by, score (None: absent), time (unix seconds)
-const DOCS: &[(&str, &str, &str, &str, Option<i64>, i64)] = &[
+type Doc = (&'static str, &'static str, &'static str, &'static str, Option<i64>, i64);
+
+const DOCS: &[Doc] = &[
     ("a", "rust search engine", "fast search in rust", "pg", Some(10), 1_500_000_000),
     ("b", "search engines compared", "lucene and tantivy", "dang", Some(50), 1_600_000_000),
     ("c", "the engine room", "", "pg", None, 1_700_000_000),

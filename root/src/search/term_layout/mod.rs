@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod plan;
 pub mod postings;
 
+use fanout_contracts::IndexSchema;
 use std::sync::{Arc, RwLock};
 
 use fanout_contracts::limits::MAX_TERMS;
@@ -51,6 +52,14 @@ pub struct TermLayout {
 }
 
 impl IndexLayout {
+    /// The served schema.
+    pub fn schema(&self) -> &IndexSchema {
+        match self {
+            IndexLayout::Document(analyzer) => analyzer.index_schema(),
+            IndexLayout::Term(layout) => layout.analyzer.index_schema(),
+        }
+    }
+
     /// The layout a leaf's `Info` describes.
     pub fn from_info(info: &InfoResponse) -> Result<IndexLayout, RootError> {
         match info.layout.as_str() {
