@@ -67,9 +67,19 @@ pub fn router(searcher: Arc<RootSearcher>, edge: Edge) -> Router {
         .merge(search)
         .merge(admin)
         .merge(crate::elastic::router(edge.auth.clone()))
+        .fallback(no_route)
         .layer(middleware::from_fn_with_state(edge.limits.clone(), bound_headers))
         .layer(axum::Extension(edge.limits))
         .with_state(searcher)
+}
+
+/// A path no route serves: Elasticsearch's "no handler" under its prefix, else 404.
+async fn no_route(request: Request) -> Response {
+    let path = request.uri().path();
+    if path == crate::elastic::PREFIX || path.starts_with(&format!("{}/", crate::elastic::PREFIX)) {
+        return crate::elastic::no_handler(request.method(), path);
+    }
+    RootError::NotFound(format!("no route for {} {path}", request.method())).into_response()
 }
 
 /// Lets a request through when its `Authorization` carries a key of the role, and

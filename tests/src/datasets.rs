@@ -26,10 +26,12 @@ pub fn schema_file(relative: &str) -> PathBuf {
     repo_dir().join("datasets").join(relative)
 }
 
-/// Writes the first `count` lines of `from` (a JSON-lines dataset) to `to`.
+/// Writes the first `count` lines of `from` (a JSON-lines dataset, gzip-compressed or
+/// not) to `to`.
 pub fn write_first_lines(from: &Path, count: usize, to: &Path) {
-    let text = std::fs::read_to_string(from).expect("a readable dataset");
-    std::fs::write(to, text.lines().take(count).collect::<Vec<_>>().join("\n") + "\n").expect("a writable file");
+    let reader = fanout_indexer::source::open_lines(from, Default::default()).expect("a readable dataset");
+    let lines: Vec<String> = reader.lines().take(count).map(|line| line.expect("a readable line")).collect();
+    std::fs::write(to, lines.join("\n") + "\n").expect("a writable file");
 }
 
 /// The `text` of each line of a JSON-lines query file, in order.

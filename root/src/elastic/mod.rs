@@ -27,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 
 use crate::auth::Authenticator;
 use crate::config::Role;
@@ -42,7 +42,7 @@ pub const PREFIX: &str = "/_elastic";
 pub const COMPATIBLE_VERSION: &str = "8.17.0";
 
 /// The routes of the Elasticsearch API, each under [`PREFIX`] (to merge into the root's
-/// router); any other path under it is answered with Elasticsearch's "no handler".
+/// router); any other path under it is answered by [`no_handler`] (the root's fallback).
 pub fn router(auth: Arc<Authenticator>) -> Router<Arc<RootSearcher>> {
     use endpoints::*;
     let at = |path: &str| format!("{PREFIX}{path}");
@@ -62,7 +62,6 @@ pub fn router(auth: Arc<Authenticator>) -> Router<Arc<RootSearcher>> {
         .route(&at("/{index}/_mapping"), get(mapping_index))
         .route(&at("/_cat/indices"), get(cat_indices_all))
         .route(&at("/_cat/indices/{index}"), get(cat_indices_of))
-        .route(&at("/{*rest}"), any(no_handler))
         .route_layer(middleware::from_fn_with_state(auth, require_search_role))
         .layer(middleware::from_fn(product_headers))
 }
@@ -130,13 +129,13 @@ fn readable_media_type(content_type: Option<&str>) -> bool {
     )
 }
 
-async fn no_handler(request: Request) -> Response {
-    ElasticError::illegal_argument(format!(
-        "no handler found for uri [{}] and method [{}]",
-        request.uri().path(),
-        request.method()
-    ))
-    .into_response()
+/// Elasticsearch's answer to a path it has no handler for, with the product header.
+pub fn no_handler(method: &axum::http::Method, path: &str) -> Response {
+    let mut response =
+        ElasticError::illegal_argument(format!("no handler found for uri [{path}] and method [{method}]"))
+            .into_response();
+    response.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+    response
 }
 
 #[cfg(test)]
