@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`compare`]: query sets checked against the reference through a sandbox.
 //! - [`datasets`]: where the shared real datasets are, and subsets of them.
+//! - [`elastic`]: the query DSL cases of the Elasticsearch API tests and their references.
 //! - [`ingest`]: the reference's own schema and document reading, independent of the
 //!   project's.
 //! - [`metrics`]: reading values out of Prometheus text.
@@ -13,6 +14,7 @@
 
 pub mod compare;
 pub mod datasets;
+pub mod elastic;
 pub mod ingest;
 pub mod metrics;
 pub mod reference;
