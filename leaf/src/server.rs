@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use axum::routing::get;
 use fanout_contracts::telemetry;
-use fanout_proto::FILE_DESCRIPTOR_SET;
 use fanout_proto::v1::Faults;
 use fanout_proto::v1::leaf_admin_server::LeafAdminServer;
 use fanout_proto::v1::leaf_server::LeafServer;
@@ -208,14 +207,15 @@ impl Leaf {
     ) -> std::io::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<LeafServer<LeafService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .expect("the descriptor set is valid");
+        // Only what a leaf serves: not the root's service of the same file.
+        let served = ["fanout.v1.Leaf", "fanout.v1.LeafAdmin", "grpc.health.v1.Health"];
+        let reflection = fanout_proto::reflection::v1(&served).expect("the descriptor sets are valid");
+        let reflection_alpha = fanout_proto::reflection::v1alpha(&served).expect("the descriptor sets are valid");
         let mut routes = Routes::builder();
         routes
             .add_service(health_service.clone())
             .add_service(reflection)
+            .add_service(reflection_alpha)
             .add_service(LeafServer::new(self.service))
             .add_service(LeafAdminServer::new(self.admin));
         let app = routes.routes().into_axum_router().route("/metrics", get(|| async { telemetry::render() }));

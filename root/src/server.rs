@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use fanout_proto::FILE_DESCRIPTOR_SET;
 use fanout_proto::v1::root_server::RootServer;
 use fanout_transport::{ServerTls, ServerTlsFiles};
 use tokio::net::TcpListener;
@@ -98,16 +97,13 @@ impl RootServerHandle {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RootServer<RootService>>().await;
         // Only what the root serves: not the leaves' services of the same file.
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .with_service_name("fanout.v1.Root")
-            .with_service_name("grpc.health.v1.Health")
-            .build_v1()
-            .expect("the descriptor set is valid");
+        let served = ["fanout.v1.Root", "grpc.health.v1.Health"];
+        let reflection = fanout_proto::reflection::v1(&served).expect("the descriptor sets are valid");
+        let reflection_alpha = fanout_proto::reflection::v1alpha(&served).expect("the descriptor sets are valid");
         let root = RootServer::new(RootService::new(self.searcher.clone(), self.edge.auth.clone()))
             .max_decoding_message_size(self.edge.limits.max_body_bytes);
         let mut routes = Routes::builder();
-        routes.add_service(health_service).add_service(reflection).add_service(root);
+        routes.add_service(health_service).add_service(reflection).add_service(reflection_alpha).add_service(root);
         let grpc_app = routes.routes().into_axum_router();
         let grpc_server = fanout_transport::serve(grpc, grpc_app, self.tls.clone(), &limits, wait(stopped));
 
