@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use fanout_bench::scenarios::{
-    cache, failover, index_rate, layouts, leaves, overhead, overload, run, stragglers, sweep,
+    cache, elastic, failover, index_rate, layouts, leaves, overhead, overload, run, stragglers, sweep,
 };
 
 #[derive(Debug, Parser)]
@@ -37,6 +37,8 @@ enum Command {
     Overload(overload::Args),
     /// A query log replayed in its order with the result cache off and on.
     Cache(cache::Args),
+    /// The same queries through the Elasticsearch API and the native API, interleaved.
+    Elastic(elastic::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,5 +53,6 @@ fn main() -> anyhow::Result<()> {
         Command::Layouts(args) => layouts::run(args),
         Command::Overload(args) => overload::run(args),
         Command::Cache(args) => cache::run(args),
+        Command::Elastic(args) => elastic::run(args),
     }
 }

@@ -5,6 +5,7 @@ pub mod breakdown;
 pub mod cache;
 pub mod common;
 pub mod corpus;
+pub mod elastic;
 pub mod failover;
 pub mod index_rate;
 pub mod layouts;
