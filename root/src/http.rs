@@ -1,4 +1,5 @@
-//! The HTTP API (axum): search by query string or JSON body, liveness and readiness.
+//! The HTTP API (axum): search by query string or JSON body, liveness and readiness, and
+//! the Elasticsearch API's routes under `/_elastic` ([`crate::elastic`]).
 //!
 //! With API keys on, search and get need a `search` key, the cluster view an `admin`
 //! key (and `/metrics` too unless `[auth] metrics = "open"`); `/healthz` and `/readyz`

@@ -196,6 +196,13 @@ fn print_banner(cluster: &LocalCluster, shards: u32, replicas: u32, is_demo: boo
         "  grpcurl {grpcurl} -d '{{\"query\": \"{}\"}}' {grpc} fanout.v1.Root/Search",
         queries[0].replace('"', "\\\"")
     );
+    if layout == Layout::Document {
+        println!(
+            "  curl -s{curl} '{scheme}://{http}/_elastic/{}/_search?q={}&size=3'    # the Elasticsearch API",
+            cluster.config.index,
+            queries[0].replace(' ', "+").replace('"', "%22")
+        );
+    }
     let open_curl = access.tls.as_ref().map(|pki| format!(" --cacert {}", pki.ca.display())).unwrap_or_default();
     println!("  curl -s{open_curl} {scheme}://{http}/readyz");
     println!("  curl -s{admin_curl} {scheme}://{http}/api/v1/cluster    # replicas: state, latency, hedges");
