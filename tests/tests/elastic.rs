@@ -6,8 +6,11 @@
 //! `_doc`, aggregations, highlights, the response headers and the error shapes; and a
 //! shard with no live replica shows in `_shards`.
 
+use fanout_proto::v1::Faults;
+use fanout_proto::v1::leaf_admin_client::LeafAdminClient;
 use fanout_tests::datasets::{dataset_file, schema_file, write_first_lines};
 use fanout_tests::elastic::{Clauses, clauses, es_hits, tolerance_of};
+use fanout_tests::metrics::sample_sum;
 use fanout_tests::{Reference, Sandbox, ScoreTolerance, assert_same_aggregations, assert_same_ranking, hits_of};
 use serde_json::{Value, json};
 use tantivy::Term;
@@ -254,6 +257,42 @@ async fn the_elasticsearch_api_answers_as_one_index_and_as_fanouts_own_api() {
     assert_eq!(status, 400, "{error}");
     assert!(error["error"]["reason"].as_str().unwrap().contains("no handler found for uri [/_elastic/_nodes/stats]"));
 
+    // Counted by route and status class.
+    let metrics = api.sandbox.http_text("/metrics").await;
+    let searches = sample_sum(
+        &metrics,
+        "fanout_root_elastic_requests_total",
+        &[("endpoint", "/{index}/_search"), ("status", "2xx")],
+    );
+    assert!(searches >= 30.0, "{searches} searches counted");
+    let refused = sample_sum(
+        &metrics,
+        "fanout_root_elastic_requests_total",
+        &[("endpoint", "/{index}/_search"), ("status", "4xx")],
+    );
+    assert!(refused >= 3.0, "{refused} refusals counted");
+
+    // A shard that misses the deadline: timed out, and counted failed with its reason.
+    let delay = Faults { delay_fraction: 1.0, delay_us: 400_000, error_fraction: 0.0 };
+    set_faults(&api.sandbox, 2, delay).await;
+    let (status, _, late) = api
+        .call(
+            "POST",
+            "/sandbox/_search?request_cache=false",
+            Some(&json!({"query": {"match": {"title": "apple"}}, "timeout": "100ms"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{late}");
+    assert_eq!(late["timed_out"], true, "{late}");
+    assert_eq!(
+        (late["_shards"]["successful"].as_u64(), late["_shards"]["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{late}"
+    );
+    assert_eq!(late["_shards"]["failures"][0]["shard"], 2, "{late}");
+    assert_eq!(late["_shards"]["failures"][0]["reason"]["type"], "timeout_exception", "{late}");
+    set_faults(&api.sandbox, 2, Faults::default()).await;
+
     // A shard without a live replica: partial, and said so in _shards; refused when
     // partial results are not allowed.
     let Api { mut sandbox, http } = api;
@@ -279,6 +318,15 @@ async fn the_elasticsearch_api_answers_as_one_index_and_as_fanouts_own_api() {
     let (_, _, health) = api.call("GET", "/_cluster/health", None).await;
     assert_eq!(health["status"], "red", "{health}");
     api.sandbox.stop().await;
+}
+
+/// Sets the faults of every replica of `shard`.
+async fn set_faults(sandbox: &Sandbox, shard: u32, faults: Faults) {
+    for replica in 0..2 {
+        let address = sandbox.cluster.leaf_address(shard, replica);
+        let mut admin = LeafAdminClient::connect(format!("http://{address}")).await.expect("the leaf's admin service");
+        admin.set_faults(faults).await.expect("faults set");
+    }
 }
 
 /// Percent-encodes a query for a URL.

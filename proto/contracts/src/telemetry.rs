@@ -36,6 +36,10 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ),
     ("fanout_root_rate_limited_total", "Searches and gets refused (429) by the per-client rate limit."),
     (
+        "fanout_root_elastic_requests_total",
+        "Requests to the Elasticsearch API (/_elastic), by endpoint (its route) and HTTP status class (2xx, 4xx, 5xx).",
+    ),
+    (
         "fanout_root_auth_total",
         "Requests checked against the API keys, by outcome: allowed, unauthenticated (401), forbidden (403).",
     ),
@@ -169,6 +173,10 @@ pub fn register_root() {
         metrics::counter!("fanout_root_admissions_total", "outcome" => outcome).increment(0);
     }
     metrics::counter!("fanout_root_rate_limited_total").increment(0);
+    for status in ["2xx", "4xx", "5xx"] {
+        metrics::counter!("fanout_root_elastic_requests_total", "endpoint" => "/{index}/_search", "status" => status)
+            .increment(0);
+    }
     for outcome in ["allowed", "unauthenticated", "forbidden"] {
         metrics::counter!("fanout_root_auth_total", "outcome" => outcome).increment(0);
     }

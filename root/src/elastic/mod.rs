@@ -23,7 +23,7 @@ pub mod simple_query;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -80,13 +80,20 @@ async fn require_search_role(
 }
 
 /// `X-Elastic-Product` on every response, and the vendored media type when the request
-/// used one (`compatible-with=N` in `Accept` or `Content-Type`).
+/// used one (`compatible-with=N` in `Accept` or `Content-Type`); counts the request by
+/// route and status class (`fanout_root_elastic_requests_total`).
 async fn product_headers(request: Request, next: Next) -> Response {
     let compatible = [header::ACCEPT, header::CONTENT_TYPE]
         .iter()
         .filter_map(|name| request.headers().get(name).and_then(|value| value.to_str().ok()))
         .find_map(compatible_with);
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unknown".to_string(), |path| path.as_str().trim_start_matches(PREFIX).to_string());
     let mut response = next.run(request).await;
+    let class = format!("{}xx", response.status().as_u16() / 100);
+    metrics::counter!("fanout_root_elastic_requests_total", "endpoint" => endpoint, "status" => class).increment(1);
     let headers = response.headers_mut();
     headers.insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
     let is_json = headers
