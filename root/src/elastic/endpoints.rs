@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json as Reply;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -56,18 +55,13 @@ pub(crate) async fn info_head() -> StatusCode {
     StatusCode::OK
 }
 
-/// `GET /_cluster/health`: green when every replica of every shard answers, yellow when
-/// every shard has one, red otherwise.
-pub(crate) async fn cluster_health(State(searcher): Searcher) -> Response {
-    health(&searcher).await
-}
-
-/// `GET /_cluster/health/{index}`.
-pub(crate) async fn cluster_health_of(
+/// `GET /_cluster/health[/{index}]`: green when every replica of every shard answers,
+/// yellow when every shard has one, red otherwise.
+pub(crate) async fn cluster_health(
     State(searcher): Searcher,
-    Path(index): Path<String>,
+    index: Option<Path<String>>,
 ) -> Result<Response, ElasticError> {
-    served_index(&searcher, Some(&index))?;
+    served_index(&searcher, index.as_ref().map(|Path(index)| index.as_str()))?;
     Ok(health(&searcher).await)
 }
 
@@ -106,41 +100,20 @@ async fn health(searcher: &RootSearcher) -> Response {
     .into_response()
 }
 
-/// `/_search`.
-pub(crate) async fn search_all(
+/// `/_search` and `/{index}/_search`.
+pub(crate) async fn search(
     State(searcher): Searcher,
     caller: Caller,
+    index: Option<Path<String>>,
     params: Result<Params, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
 ) -> Result<Response, ElasticError> {
-    search(&searcher, &caller, None, params, &headers, body).await
-}
-
-/// `/{index}/_search`.
-pub(crate) async fn search_index(
-    State(searcher): Searcher,
-    caller: Caller,
-    Path(index): Path<String>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    BoundedBody(body): BoundedBody,
-) -> Result<Response, ElasticError> {
-    search(&searcher, &caller, Some(&index), params, &headers, body).await
-}
-
-async fn search(
-    searcher: &RootSearcher,
-    caller: &Caller,
-    index: Option<&str>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Response, ElasticError> {
-    let index = served_index(searcher, index)?;
+    let (searcher, headers) = (&searcher, &headers);
+    let index = served_index(searcher, index.as_ref().map(|Path(index)| index.as_str()))?;
     let params = url_params(params)?;
     let body = body_json(headers, &body)?;
-    let answer = run_search(searcher, caller, &index, &body, &params).await?;
+    let answer = run_search(searcher, &caller, &index, &body, &params).await?;
     Ok(Reply(answer).into_response())
 }
 
@@ -159,38 +132,17 @@ async fn run_search(
     Ok(render(&response, &search, index))
 }
 
-/// `/_count`.
-pub(crate) async fn count_all(
+/// `/_count` and `/{index}/_count`.
+pub(crate) async fn count(
     State(searcher): Searcher,
     caller: Caller,
+    index: Option<Path<String>>,
     params: Result<Params, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
 ) -> Result<Response, ElasticError> {
-    count(&searcher, &caller, None, params, &headers, body).await
-}
-
-/// `/{index}/_count`.
-pub(crate) async fn count_index(
-    State(searcher): Searcher,
-    caller: Caller,
-    Path(index): Path<String>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    BoundedBody(body): BoundedBody,
-) -> Result<Response, ElasticError> {
-    count(&searcher, &caller, Some(&index), params, &headers, body).await
-}
-
-async fn count(
-    searcher: &RootSearcher,
-    caller: &Caller,
-    index: Option<&str>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> Result<Response, ElasticError> {
-    let index = served_index(searcher, index)?;
+    let (searcher, headers) = (&searcher, &headers);
+    let index = served_index(searcher, index.as_ref().map(|Path(index)| index.as_str()))?;
     let params = url_params(params)?;
     let body = body_json(headers, &body)?;
     if let Some(key) = body.as_object().and_then(|map| map.keys().find(|key| *key != "query")) {
@@ -220,42 +172,20 @@ async fn count(
     Ok(Reply(json!({"count": response.total_hits, "_shards": shards(&response, &index)})).into_response())
 }
 
-/// `/_msearch`.
-pub(crate) async fn msearch_all(
+/// `/_msearch` and `/{index}/_msearch`: NDJSON pairs of a header (`{"index": …}` or
+/// `{}`) and a search body; each search is answered (or refused) on its own, in order.
+pub(crate) async fn msearch(
     State(searcher): Searcher,
     caller: Caller,
+    index: Option<Path<String>>,
     params: Result<Params, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     BoundedBody(body): BoundedBody,
-) -> Result<Response, ElasticError> {
-    msearch(&searcher, &caller, None, params, &headers, body).await
-}
-
-/// `/{index}/_msearch`.
-pub(crate) async fn msearch_index(
-    State(searcher): Searcher,
-    caller: Caller,
-    Path(index): Path<String>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    BoundedBody(body): BoundedBody,
-) -> Result<Response, ElasticError> {
-    msearch(&searcher, &caller, Some(&index), params, &headers, body).await
-}
-
-/// NDJSON pairs of a header (`{"index": …}` or `{}`) and a search body; each search is
-/// answered (or refused) on its own, in order.
-async fn msearch(
-    searcher: &RootSearcher,
-    caller: &Caller,
-    index: Option<&str>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-    headers: &HeaderMap,
-    body: Bytes,
 ) -> Result<Response, ElasticError> {
     let started = Instant::now();
-    let default_index = index.map(str::to_string);
-    served_index(searcher, index)?;
+    let (searcher, headers, caller) = (&searcher, &headers, &caller);
+    let default_index = index.map(|Path(index)| index);
+    served_index(searcher, default_index.as_deref())?;
     for key in url_params(params)?.keys() {
         if !matches!(
             key.as_str(),
@@ -411,21 +341,9 @@ pub(crate) async fn head_document(
     }
 }
 
-/// `GET /_mapping`.
-pub(crate) async fn mapping_all(State(searcher): Searcher) -> Result<Response, ElasticError> {
-    mapping(&searcher, None).await
-}
-
-/// `GET /{index}/_mapping`.
-pub(crate) async fn mapping_index(
-    State(searcher): Searcher,
-    Path(index): Path<String>,
-) -> Result<Response, ElasticError> {
-    mapping(&searcher, Some(&index)).await
-}
-
-async fn mapping(searcher: &RootSearcher, index: Option<&str>) -> Result<Response, ElasticError> {
-    let index = served_index(searcher, index)?;
+/// `GET /_mapping` and `/{index}/_mapping`.
+pub(crate) async fn mapping(State(searcher): Searcher, index: Option<Path<String>>) -> Result<Response, ElasticError> {
+    let index = served_index(&searcher, index.as_ref().map(|Path(index)| index.as_str()))?;
     let layout = searcher.index_layout().await?;
     let mut body = Map::new();
     body.insert(index, json!({"mappings": {"properties": properties(layout.schema())}}));
@@ -451,34 +369,17 @@ fn properties(schema: &IndexSchema) -> Json {
     Json::Object(properties)
 }
 
-/// `GET /_cat/indices`.
-pub(crate) async fn cat_indices_all(
+/// `GET /_cat/indices` and `/_cat/indices/{index}`: one line per index (fanout serves
+/// one): health, status, name, shards, replicas and the exact document count;
+/// `format=json` for JSON, `v` for a header line.
+pub(crate) async fn cat_indices(
     State(searcher): Searcher,
     caller: Caller,
+    index: Option<Path<String>>,
     params: Result<Params, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ElasticError> {
-    cat_indices(&searcher, &caller, None, params).await
-}
-
-/// `GET /_cat/indices/{index}`.
-pub(crate) async fn cat_indices_of(
-    State(searcher): Searcher,
-    caller: Caller,
-    Path(index): Path<String>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ElasticError> {
-    cat_indices(&searcher, &caller, Some(&index), params).await
-}
-
-/// One line per index (fanout serves one): health, status, name, shards, replicas and
-/// the exact document count; `format=json` for JSON, `v` for a header line.
-async fn cat_indices(
-    searcher: &RootSearcher,
-    caller: &Caller,
-    index: Option<&str>,
-    params: Result<Params, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ElasticError> {
-    let index = served_index(searcher, index)?;
+    let searcher = &searcher;
+    let index = served_index(searcher, index.as_ref().map(|Path(index)| index.as_str()))?;
     let params = url_params(params)?;
     let counted = crate::search::SearchRequest {
         structured_query: Some(fanout_proto::v1::Query {
