@@ -155,6 +155,20 @@ async fn the_elasticsearch_api_answers_as_one_index_and_as_fanouts_own_api() {
     let hit = &answer["hits"]["hits"][0];
     assert!(hit["highlight"]["title"][0].as_str().unwrap().contains("<em>"), "{hit}");
     assert_eq!(hit["_source"].as_object().unwrap().keys().collect::<Vec<_>>(), ["title"], "{hit}: _source filtered");
+    for (source, keys) in [
+        (json!({"includes": ["ti*"], "excludes": ["time"]}), vec!["title"]),
+        (json!({"excludes": ["*"]}), vec![]),
+        (json!(["by", "score"]), vec!["by", "score"]),
+    ] {
+        let answer = api.search(&json!({"query": {"match": {"title": "google"}}, "_source": source, "size": 3})).await;
+        for hit in answer["hits"]["hits"].as_array().unwrap() {
+            let mut got: Vec<&str> = hit["_source"].as_object().unwrap().keys().map(String::as_str).collect();
+            got.sort();
+            assert_eq!(got, keys, "_source {source}: {hit}");
+        }
+    }
+    let answer = api.search(&json!({"query": {"match": {"title": "google"}}, "_source": false, "size": 3})).await;
+    assert!(answer["hits"]["hits"][0].get("_source").is_none(), "_source false: {answer}");
 
     // _msearch: each answer as its own search gives it.
     let ndjson = format!(

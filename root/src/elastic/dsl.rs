@@ -398,9 +398,36 @@ impl<'a> Dsl<'a> {
     fn range(&self, body: &Json, path: &str) -> Result<wire::Query, ElasticError> {
         let (field, bounds) = single_field("range", path, body)?;
         let mut params = Params::of("range", path, bounds)?;
+        // The formats dashboards send (Grafana: epoch_millis); epoch_second reads numbers
+        // as seconds; the rest is what fanout reads anyway.
+        let seconds = match params.string("format")? {
+            None => false,
+            Some(format) => {
+                let formats: Vec<&str> = format.split("||").map(str::trim).collect();
+                let known = |name: &&str| {
+                    matches!(
+                        *name,
+                        "epoch_millis" | "epoch_second" | "strict_date_optional_time" | "date_optional_time"
+                    )
+                };
+                if let Some(unknown) = formats.iter().find(|name| !known(name)) {
+                    return Err(ElasticError::parsing(format!(
+                        "[{path}] fanout does not support the date format [{unknown}] (supported: epoch_millis, \
+                         epoch_second, strict_date_optional_time, date_optional_time)"
+                    )));
+                }
+                formats.contains(&"epoch_second") && !formats.contains(&"epoch_millis")
+            }
+        };
         let mut bound = |key: &str| -> Result<Option<wire::Value>, ElasticError> {
             match params.take(key) {
                 None | Some(Json::Null) => Ok(None),
+                Some(Json::Number(number)) if seconds && self.kind_of(field) == Some(FieldKind::Date) => {
+                    let millis = number.as_i64().and_then(|seconds| seconds.checked_mul(1000)).ok_or_else(|| {
+                        ElasticError::parsing(format!("[{path}] date of [{field}]: {number} is not epoch seconds"))
+                    })?;
+                    Ok(Some(self.value(field, &Json::from(millis), path)?))
+                }
                 Some(value) => Ok(Some(self.value(field, &value, path)?)),
             }
         };
@@ -411,11 +438,6 @@ impl<'a> Dsl<'a> {
             lt: bound("lt")?,
             lte: bound("lte")?,
         };
-        if let Some(format) = params.take("format") {
-            return Err(ElasticError::parsing(format!(
-                "[{path}] fanout does not support [format] ({format}): dates are RFC 3339, YYYY-MM-DD or epoch milliseconds"
-            )));
-        }
         let boost = params.boost()?;
         params.done()?;
         Ok(node(Kind::Range(clause), boost))

@@ -238,25 +238,30 @@ pub fn parse_search(
         }
         request.search_after = Some(cursor_of(&after)?);
     }
-    if let SourceFilter::Fields { includes, excludes } = &source {
-        request.fields = Some(source_fields(schema, includes, excludes));
-    }
+    request.fields = match &source {
+        SourceFilter::All => None,
+        SourceFilter::None => Some(source_fields(schema, &[], &["*".to_string()])),
+        SourceFilter::Fields { includes, excludes } => Some(source_fields(schema, includes, excludes)),
+    };
     request.structured_query =
         Some(structured.unwrap_or(wire::Query { kind: Some(Kind::MatchAll(wire::MatchAll {})), boost: None }));
     Ok(ElasticSearch { request, order, source, total })
 }
 
-/// The stored fields that `includes` (all when empty) and `excludes` select, as patterns
-/// with `*`.
+/// The stored fields to fetch for `includes` (all when empty) and `excludes`, as patterns
+/// with `*`. When they select none, the first stored field is fetched (an empty list would
+/// mean every field) and [`render`] leaves it out.
 fn source_fields(schema: &IndexSchema, includes: &[String], excludes: &[String]) -> Vec<String> {
-    let kept: Vec<String> = (schema.fields.iter())
-        .filter(|(spec, _)| spec.stored)
-        .map(|(spec, _)| spec.name.clone())
-        .filter(|name| includes.is_empty() || includes.iter().any(|pattern| glob(pattern, name)))
-        .filter(|name| !excludes.iter().any(|pattern| glob(pattern, name)))
-        .collect();
-    // No field left: ask for the id only (an empty list would mean every field).
-    if kept.is_empty() { vec![schema.id_field_name().to_string()] } else { kept }
+    let stored: Vec<String> =
+        (schema.fields.iter()).filter(|(spec, _)| spec.stored).map(|(spec, _)| spec.name.clone()).collect();
+    let kept: Vec<String> = (stored.iter()).filter(|name| selected(name, includes, excludes)).cloned().collect();
+    if kept.is_empty() { stored.into_iter().take(1).collect() } else { kept }
+}
+
+/// Whether `_source` filtering keeps the field `name`.
+fn selected(name: &str, includes: &[String], excludes: &[String]) -> bool {
+    (includes.is_empty() || includes.iter().any(|pattern| glob(pattern, name)))
+        && !excludes.iter().any(|pattern| glob(pattern, name))
 }
 
 /// Whether `name` matches `pattern`, where `*` stands for any run of characters.
@@ -564,11 +569,15 @@ pub fn render(response: &SearchResponse, search: &ElasticSearch, index: &str) ->
                 }
             };
             object.insert("_score".into(), score);
+            let source = || serde_json::from_str::<Map<String, Json>>(hit.fields.get()).unwrap_or_default();
             match &search.source {
                 SourceFilter::None => {}
-                _ => {
-                    let source: Json = serde_json::from_str(hit.fields.get()).unwrap_or(Json::Null);
-                    object.insert("_source".into(), source);
+                SourceFilter::All => {
+                    object.insert("_source".into(), Json::Object(source()));
+                }
+                SourceFilter::Fields { includes, excludes } => {
+                    let kept = source().into_iter().filter(|(name, _)| selected(name, includes, excludes)).collect();
+                    object.insert("_source".into(), Json::Object(kept));
                 }
             }
             if !hit.highlights.is_empty() {

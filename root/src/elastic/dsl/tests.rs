@@ -122,7 +122,21 @@ fn values_are_read_as_their_fields_type() {
     assert_eq!(range.lt, text("2020-01-01T00:00:00Z"));
     assert!(reason(json!({"range": {"time": {"gte": "now-1d"}}})).contains("date math"));
     assert!(reason(json!({"range": {"time": {"gte": "yesterday"}}})).contains("cannot read \"yesterday\""));
-    assert!(reason(json!({"range": {"time": {"gte": "2020-01-01", "format": "yyyy"}}})).contains("[format]"));
+    assert!(
+        reason(json!({"range": {"time": {"gte": "2020-01-01", "format": "yyyy"}}})).contains("the date format [yyyy]")
+    );
+    // The formats dashboards send.
+    let grafana =
+        translate(json!({"range": {"time": {"gte": 1_500_000_000_000_i64, "format": "epoch_millis"}}})).unwrap();
+    let Some(Kind::Range(grafana)) = grafana.kind else { panic!() };
+    assert_eq!(grafana.gte, text("2017-07-14T02:40:00Z"));
+    let seconds = translate(json!({"range": {"time": {"lt": 1_500_000_000, "format": "epoch_second"}}})).unwrap();
+    let Some(Kind::Range(seconds)) = seconds.kind else { panic!() };
+    assert_eq!(seconds.lt, text("2017-07-14T02:40:00Z"));
+    let either = translate(
+        json!({"range": {"time": {"gte": "2020-01-01", "format": "strict_date_optional_time||epoch_millis"}}}),
+    );
+    assert!(either.is_ok(), "{either:?}");
 }
 
 #[test]

@@ -68,6 +68,10 @@ fn url_parameters_and_defaults() {
     assert!(matches!(all.request.structured_query.unwrap().kind, Some(Kind::MatchAll(_))), "no query: match_all");
     let excluded = parse(json!({"_source": {"excludes": ["title"]}}), &[]).unwrap();
     assert_eq!(excluded.request.fields, Some(vec!["by".to_string(), "time".to_string(), "score".to_string()]));
+    let nothing = parse(json!({"_source": {"excludes": ["*"]}}), &[]).unwrap();
+    assert_eq!(nothing.request.fields, Some(vec!["title".to_string()]), "one field fetched, none shown");
+    let none = parse(json!({"_source": false}), &[]).unwrap();
+    assert_eq!(none.request.fields, Some(vec!["title".to_string()]), "_source false fetches one field only");
     let field_sort = parse(json!({"sort": ["score"]}), &[]).unwrap();
     assert_eq!(field_sort.request.sort.unwrap().order.as_deref(), Some("asc"), "fields sort ascending unless told");
 }
