@@ -42,9 +42,12 @@ pub struct QueryBuilder<'a> {
     tokenizers: &'a TokenizerManager,
 }
 
-/// What building one tree has used so far.
+/// What building one tree has used and found so far.
+#[derive(Default)]
 struct Budget {
     clauses: usize,
+    /// The terms of the scoring clauses built so far.
+    scored: Vec<Term>,
 }
 
 fn invalid(path: &str, message: impl std::fmt::Display) -> ContractError {
@@ -61,14 +64,34 @@ impl<'a> QueryBuilder<'a> {
 
     /// The tantivy query of `query`, or an error naming the clause that cannot be built.
     pub fn build(&self, query: &wire::Query) -> Result<Box<dyn Query>, ContractError> {
-        self.node(query, "query", 1, &mut Budget { clauses: 0 })
+        Ok(self.build_scored(query)?.0)
     }
 
+    /// The tantivy query of `query` and the terms it scores with (sorted, without
+    /// repeats): those of its scoring clauses, not of filters, exclusions or the clauses
+    /// that score 1. These are the terms whose global statistics the shards need.
+    pub fn build_scored(&self, query: &wire::Query) -> Result<(Box<dyn Query>, Vec<Term>), ContractError> {
+        let mut budget = Budget::default();
+        let built = self.node(query, "query", 1, true, &mut budget)?;
+        let mut terms = budget.scored;
+        terms.sort();
+        terms.dedup();
+        Ok((built, terms))
+    }
+
+    /// [`QueryBuilder::build_scored`]'s terms alone.
+    pub fn scored_terms(&self, query: &wire::Query) -> Result<Vec<Term>, ContractError> {
+        Ok(self.build_scored(query)?.1)
+    }
+
+    /// One clause at `path`; its terms count as scored when `scoring` (it is not under a
+    /// filter or an exclusion).
     fn node(
         &self,
         query: &wire::Query,
         path: &str,
         depth: usize,
+        scoring: bool,
         budget: &mut Budget,
     ) -> Result<Box<dyn Query>, ContractError> {
         if depth > MAX_QUERY_DEPTH {
@@ -84,7 +107,7 @@ impl<'a> QueryBuilder<'a> {
         let built = match kind {
             Kind::MatchAll(_) => Box::new(AllQuery) as Box<dyn Query>,
             Kind::MatchNone(_) => Box::new(EmptyQuery),
-            Kind::Bool(bool_query) => self.bool_query(bool_query, &format!("{path}.bool"), depth, budget)?,
+            Kind::Bool(bool_query) => self.bool_query(bool_query, &format!("{path}.bool"), depth, scoring, budget)?,
             Kind::Match(clause) => self.match_query(clause, &format!("{path}.match"))?,
             Kind::MatchPhrase(clause) => self.phrase_query(clause, &format!("{path}.match_phrase"))?,
             Kind::DisMax(clause) => {
@@ -93,7 +116,7 @@ impl<'a> QueryBuilder<'a> {
                     return Err(invalid(&path, "needs at least one query"));
                 }
                 let queries = (clause.queries.iter().enumerate())
-                    .map(|(i, query)| self.node(query, &format!("{path}.queries[{i}]"), depth + 1, budget))
+                    .map(|(i, query)| self.node(query, &format!("{path}.queries[{i}]"), depth + 1, scoring, budget))
                     .collect::<Result<Vec<_>, _>>()?;
                 Box::new(DisjunctionMaxQuery::with_tie_breaker(queries, clause.tie_breaker))
             }
@@ -166,6 +189,9 @@ impl<'a> QueryBuilder<'a> {
             }
             Kind::QueryString(clause) => self.query_string(clause, &format!("{path}.query_string"))?,
         };
+        if scoring && matches!(kind, Kind::Match(_) | Kind::MatchPhrase(_) | Kind::Term(_) | Kind::QueryString(_)) {
+            built.query_terms(&mut |term, _| budget.scored.push(term.clone()));
+        }
         Ok(match query.boost {
             Some(boost) if !boost.is_finite() || boost < 0.0 => {
                 return Err(invalid(path, format!("boost must be a non-negative number, got {boost}")));
@@ -180,6 +206,7 @@ impl<'a> QueryBuilder<'a> {
         query: &wire::BoolQuery,
         path: &str,
         depth: usize,
+        scoring: bool,
         budget: &mut Budget,
     ) -> Result<Box<dyn Query>, ContractError> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -191,7 +218,9 @@ impl<'a> QueryBuilder<'a> {
         ];
         for (name, group) in groups {
             for (i, clause) in group.iter().enumerate() {
-                let built = self.node(clause, &format!("{path}.{name}[{i}]"), depth + 1, budget)?;
+                // Filters and exclusions never score: their terms need no statistics.
+                let scores = scoring && matches!(name, "must" | "should");
+                let built = self.node(clause, &format!("{path}.{name}[{i}]"), depth + 1, scores, budget)?;
                 clauses.push(match name {
                     "must" => (Occur::Must, built),
                     // A filter selects and never scores.
@@ -360,39 +389,6 @@ impl<'a> QueryBuilder<'a> {
             tokens.push((token.position, token.text.clone()));
         }
         tokens
-    }
-}
-
-impl QueryBuilder<'_> {
-    /// The terms `query` scores with (sorted, without repeats): those of its scoring
-    /// clauses, not of filters, exclusions or the clauses that score 1. These are the
-    /// terms whose global statistics the shards need.
-    pub fn scored_terms(&self, query: &wire::Query) -> Result<Vec<Term>, ContractError> {
-        let mut terms = Vec::new();
-        self.collect_scored_terms(query, &mut terms)?;
-        terms.sort();
-        terms.dedup();
-        Ok(terms)
-    }
-
-    fn collect_scored_terms(&self, query: &wire::Query, terms: &mut Vec<Term>) -> Result<(), ContractError> {
-        match &query.kind {
-            Some(Kind::Bool(bool_query)) => {
-                for clause in bool_query.must.iter().chain(&bool_query.should) {
-                    self.collect_scored_terms(clause, terms)?;
-                }
-            }
-            Some(Kind::DisMax(clause)) => {
-                for query in &clause.queries {
-                    self.collect_scored_terms(query, terms)?;
-                }
-            }
-            Some(Kind::Match(_) | Kind::MatchPhrase(_) | Kind::Term(_) | Kind::QueryString(_)) => {
-                self.build(query)?.query_terms(&mut |term, _| terms.push(term.clone()));
-            }
-            _ => {}
-        }
-        Ok(())
     }
 }
 

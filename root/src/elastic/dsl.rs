@@ -12,6 +12,7 @@ use tantivy::time::OffsetDateTime;
 use tantivy::time::format_description::well_known::Rfc3339;
 
 use super::error::ElasticError;
+use super::glob;
 use super::simple_query::SimpleQuery;
 
 /// The clauses this translation supports.
@@ -98,6 +99,11 @@ impl<'a> Params<'a> {
             self.path, self.clause
         )))
     }
+}
+
+/// The query of every document (what a search without a query asks).
+pub fn match_all() -> wire::Query {
+    node(Kind::MatchAll(wire::MatchAll {}), None)
 }
 
 fn node(kind: Kind, boost: Option<f32>) -> wire::Query {
@@ -236,46 +242,26 @@ impl<'a> Dsl<'a> {
     }
 
     fn match_query(&self, body: &Json, path: &str) -> Result<wire::Query, ElasticError> {
-        let (field, value) = single_field("match", path, body)?;
-        let mut clause = wire::MatchQuery { field: field.to_string(), ..Default::default() };
-        let boost = match value {
-            Json::Object(_) => {
-                let mut params = Params::of("match", path, value)?;
-                clause.text = params.string("query")?.ok_or_else(|| missing(path, "query"))?;
-                clause.all_terms = operator_is_and(&mut params)?;
-                clause.minimum_should_match = params.string("minimum_should_match")?.unwrap_or_default();
-                clause.zero_terms_match_all = zero_terms(&mut params)?;
-                let boost = params.boost()?;
-                params.done()?;
-                boost
-            }
-            other => {
-                clause.text = scalar_text(path, other)?;
-                None
-            }
-        };
-        Ok(node(Kind::Match(clause), boost))
+        let (field, text, boost, clause) = field_text("match", path, body, |params| {
+            Ok(wire::MatchQuery {
+                all_terms: operator_is_and(params)?,
+                minimum_should_match: params.string("minimum_should_match")?.unwrap_or_default(),
+                zero_terms_match_all: zero_terms(params)?,
+                ..Default::default()
+            })
+        })?;
+        Ok(node(Kind::Match(wire::MatchQuery { field, text, ..clause }), boost))
     }
 
     fn match_phrase(&self, body: &Json, path: &str) -> Result<wire::Query, ElasticError> {
-        let (field, value) = single_field("match_phrase", path, body)?;
-        let mut clause = wire::MatchPhraseQuery { field: field.to_string(), ..Default::default() };
-        let boost = match value {
-            Json::Object(_) => {
-                let mut params = Params::of("match_phrase", path, value)?;
-                clause.text = params.string("query")?.ok_or_else(|| missing(path, "query"))?;
-                clause.slop = non_negative(&mut params, "slop")?;
-                clause.zero_terms_match_all = zero_terms(&mut params)?;
-                let boost = params.boost()?;
-                params.done()?;
-                boost
-            }
-            other => {
-                clause.text = scalar_text(path, other)?;
-                None
-            }
-        };
-        Ok(node(Kind::MatchPhrase(clause), boost))
+        let (field, text, boost, clause) = field_text("match_phrase", path, body, |params| {
+            Ok(wire::MatchPhraseQuery {
+                slop: non_negative(params, "slop")?,
+                zero_terms_match_all: zero_terms(params)?,
+                ..Default::default()
+            })
+        })?;
+        Ok(node(Kind::MatchPhrase(wire::MatchPhraseQuery { field, text, ..clause }), boost))
     }
 
     fn multi_match(&self, body: &Json, path: &str) -> Result<wire::Query, ElasticError> {
@@ -522,16 +508,15 @@ impl<'a> Dsl<'a> {
                 }
                 None => (name, None),
             };
-            match pattern.strip_suffix('*') {
-                Some(prefix) if pattern != "*" => {
-                    let matching: Vec<String> = (self.schema.fields.iter())
-                        .filter(|(spec, _)| spec.kind == FieldKind::Text && spec.name.starts_with(prefix))
-                        .map(|(spec, _)| spec.name.clone())
-                        .collect();
-                    fields.extend(matching.into_iter().map(|field| (field, weight)));
-                }
-                _ if pattern == "*" => fields.extend(self.default_fields().into_iter().map(|(f, _)| (f, weight))),
-                _ => fields.push((pattern, weight)),
+            if pattern == "*" {
+                fields.extend(self.default_fields().into_iter().map(|(field, _)| (field, weight)));
+            } else if pattern.contains('*') {
+                let matching = (self.schema.fields.iter())
+                    .filter(|(spec, _)| spec.kind == FieldKind::Text && glob(&pattern, &spec.name))
+                    .map(|(spec, _)| (spec.name.clone(), weight));
+                fields.extend(matching);
+            } else {
+                fields.push((pattern, weight));
             }
         }
         Ok(fields)
@@ -621,6 +606,27 @@ fn date_text(text: &str, field: &str, path: &str) -> Result<String, ElasticError
             "[{path}] date of [{field}]: cannot read {text:?}; give RFC 3339, YYYY-MM-DD or epoch milliseconds"
         ))),
     }
+}
+
+/// A full-text clause in either form, `{"field": "text"}` or `{"field": {"query": "text",
+/// …}}`: its field, its text, its boost, and the options `options` reads from the long
+/// form (the default for the short one).
+fn field_text<T: Default>(
+    clause: &str,
+    path: &str,
+    body: &Json,
+    options: impl FnOnce(&mut Params<'_>) -> Result<T, ElasticError>,
+) -> Result<(String, String, Option<f32>, T), ElasticError> {
+    let (field, value) = single_field(clause, path, body)?;
+    if !value.is_object() {
+        return Ok((field.to_string(), scalar_text(path, value)?, None, T::default()));
+    }
+    let mut params = Params::of(clause, path, value)?;
+    let text = params.string("query")?.ok_or_else(|| missing(path, "query"))?;
+    let read = options(&mut params)?;
+    let boost = params.boost()?;
+    params.done()?;
+    Ok((field.to_string(), text, boost, read))
 }
 
 fn missing(path: &str, key: &str) -> ElasticError {

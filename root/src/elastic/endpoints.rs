@@ -12,9 +12,11 @@ use fanout_contracts::{FieldKind, IndexSchema};
 use serde_json::{Map, Value as Json, json};
 use tokio::time::Instant;
 
+use super::dsl::match_all;
 use super::error::ElasticError;
 use super::search::{parse_search, render, shards};
 use super::{COMPATIBLE_VERSION, readable_media_type};
+use crate::cluster::ShardReadiness;
 use crate::error::RootError;
 use crate::http::{BoundedBody, Caller};
 use crate::search::RootSearcher;
@@ -65,20 +67,35 @@ pub(crate) async fn cluster_health(
     Ok(health(&searcher).await)
 }
 
-async fn health(searcher: &RootSearcher) -> Response {
+/// The shards' readiness, each shard's replica count, and Elasticsearch's colour for
+/// them: red when a shard has no replica that answers, yellow when one lacks some, else
+/// green.
+struct Health {
+    shards: Vec<ShardReadiness>,
+    replicas: Vec<usize>,
+    status: &'static str,
+}
+
+async fn cluster_health_now(searcher: &RootSearcher) -> Health {
     let cluster = searcher.cluster();
     let shards = cluster.readiness(HEALTH_TIMEOUT).await;
     let replicas: Vec<usize> = cluster.shards.iter().map(|set| set.replicas().len()).collect();
-    let ready = shards.iter().filter(|shard| shard.ready).count();
-    let active: usize = shards.iter().map(|shard| shard.replicas_ready).sum();
-    let total: usize = replicas.iter().sum();
-    let status = if ready < shards.len() {
+    let status = if shards.iter().any(|shard| !shard.ready) {
         "red"
     } else if shards.iter().zip(&replicas).any(|(shard, count)| shard.replicas_ready < *count) {
         "yellow"
     } else {
         "green"
     };
+    Health { shards, replicas, status }
+}
+
+async fn health(searcher: &RootSearcher) -> Response {
+    let cluster = searcher.cluster();
+    let Health { shards, replicas, status } = cluster_health_now(searcher).await;
+    let ready = shards.iter().filter(|shard| shard.ready).count();
+    let active: usize = shards.iter().map(|shard| shard.replicas_ready).sum();
+    let total: usize = replicas.iter().sum();
     let percent = if total == 0 { 0.0 } else { 100.0 * active as f64 / total as f64 };
     Reply(json!({
         "cluster_name": cluster.index,
@@ -381,35 +398,6 @@ pub(crate) async fn cat_indices(
     let searcher = &searcher;
     let index = served_index(searcher, index.as_ref().map(|Path(index)| index.as_str()))?;
     let params = url_params(params)?;
-    let counted = crate::search::SearchRequest {
-        structured_query: Some(fanout_proto::v1::Query {
-            kind: Some(fanout_proto::v1::query::Kind::MatchAll(fanout_proto::v1::MatchAll {})),
-            boost: None,
-        }),
-        limit: Some(0),
-        ..Default::default()
-    };
-    let docs = searcher.search_for(&caller.client, counted).await?.total_hits;
-    let cluster = searcher.cluster();
-    let shards = cluster.readiness(HEALTH_TIMEOUT).await;
-    let replicas = cluster.shards.iter().map(|set| set.replicas().len()).min().unwrap_or(0);
-    let health = if shards.iter().any(|shard| !shard.ready) {
-        "red"
-    } else if shards.iter().any(|shard| shard.replicas_ready < replicas) {
-        "yellow"
-    } else {
-        "green"
-    };
-    let row = [
-        ("health", health.to_string()),
-        ("status", "open".to_string()),
-        ("index", index.clone()),
-        ("uuid", index.clone()),
-        ("pri", cluster.shards.len().to_string()),
-        ("rep", replicas.saturating_sub(1).to_string()),
-        ("docs.count", docs.to_string()),
-        ("docs.deleted", "0".to_string()),
-    ];
     for key in params.keys() {
         if !matches!(
             key.as_str(),
@@ -420,6 +408,22 @@ pub(crate) async fn cat_indices(
             )));
         }
     }
+    let counted =
+        crate::search::SearchRequest { structured_query: Some(match_all()), limit: Some(0), ..Default::default() };
+    let docs = searcher.search_for(&caller.client, counted).await?.total_hits;
+    let cluster = searcher.cluster();
+    let health = cluster_health_now(searcher).await;
+    let replicas = health.replicas.iter().copied().min().unwrap_or(0);
+    let row = [
+        ("health", health.status.to_string()),
+        ("status", "open".to_string()),
+        ("index", index.clone()),
+        ("uuid", index.clone()),
+        ("pri", cluster.shards.len().to_string()),
+        ("rep", replicas.saturating_sub(1).to_string()),
+        ("docs.count", docs.to_string()),
+        ("docs.deleted", "0".to_string()),
+    ];
     match params.get("format").map(String::as_str) {
         Some("json") => {
             let object: Map<String, Json> = row.iter().map(|(key, value)| (key.to_string(), json!(value))).collect();

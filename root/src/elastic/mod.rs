@@ -120,6 +120,26 @@ fn compatible_with(media_type: &str) -> Option<u8> {
     (7..=9).contains(&version).then_some(version)
 }
 
+/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
+pub(crate) fn glob(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || !name[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Whether a request's media type is one this API reads (JSON, NDJSON, Elasticsearch's
 /// vendored types, or none given).
 fn readable_media_type(content_type: Option<&str>) -> bool {

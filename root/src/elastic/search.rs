@@ -8,8 +8,9 @@ use fanout_proto::v1::query::Kind;
 use fanout_proto::v1::{self as wire};
 use serde_json::{Map, Value as Json, json};
 
-use super::dsl::Dsl;
+use super::dsl::{Dsl, match_all};
 use super::error::ElasticError;
+use super::glob;
 use crate::search::SearchRequest;
 use crate::search::request::{HighlightSpec, Sort};
 use crate::search::response::SearchResponse;
@@ -243,8 +244,7 @@ pub fn parse_search(
         SourceFilter::None => Some(source_fields(schema, &[], &["*".to_string()])),
         SourceFilter::Fields { includes, excludes } => Some(source_fields(schema, includes, excludes)),
     };
-    request.structured_query =
-        Some(structured.unwrap_or(wire::Query { kind: Some(Kind::MatchAll(wire::MatchAll {})), boost: None }));
+    request.structured_query = Some(structured.unwrap_or_else(match_all));
     Ok(ElasticSearch { request, order, source, total })
 }
 
@@ -262,26 +262,6 @@ fn source_fields(schema: &IndexSchema, includes: &[String], excludes: &[String])
 fn selected(name: &str, includes: &[String], excludes: &[String]) -> bool {
     (includes.is_empty() || includes.iter().any(|pattern| glob(pattern, name)))
         && !excludes.iter().any(|pattern| glob(pattern, name))
-}
-
-/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
-fn glob(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || !name[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 fn split(text: &str) -> Vec<String> {

@@ -73,9 +73,9 @@ impl QueryAnalyzer {
     /// refused here, with the same message.
     pub fn scored_terms_of(&self, request: &ValidRequest) -> Result<Vec<Vec<u8>>, RootError> {
         let Some(tree) = &request.structured else { return self.scored_terms(&request.query) };
-        self.build(tree)?;
-        let builder = QueryBuilder::new(&self.schema, self.index.tokenizers());
-        let terms = builder.scored_terms(tree).map_err(|err| RootError::InvalidArgument(err.to_string()))?;
+        let (_, terms) = QueryBuilder::new(&self.schema, self.index.tokenizers())
+            .build_scored(tree)
+            .map_err(|err| RootError::InvalidArgument(err.to_string()))?;
         Ok(terms.iter().map(encode_term).collect())
     }
 
